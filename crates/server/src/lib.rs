@@ -1,0 +1,1 @@
+//! HTTP server: axum router, extractors, error envelopes, rate limits, OpenAPI.

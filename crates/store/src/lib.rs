@@ -1,0 +1,1 @@
+//! Repository traits and their SQLite/PostgreSQL implementation.

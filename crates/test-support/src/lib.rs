@@ -1,0 +1,1 @@
+//! Helpers for black-box tests: spawn_app(), fresh databases, clients.
