@@ -241,21 +241,21 @@ impl Sam3Config {
     /// Checks the invariants the port relies on.
     pub fn validate(&self) -> std::result::Result<(), String> {
         let vit = &self.vision_config.backbone_config;
-        if vit.patch_size == 0 || vit.image_size % vit.patch_size != 0 {
+        if vit.patch_size == 0 || !vit.image_size.is_multiple_of(vit.patch_size) {
             return Err("vit image_size must be a multiple of patch_size".into());
         }
         let grid = vit.image_size / vit.patch_size;
-        if vit.window_size == 0 || grid % vit.window_size != 0 {
+        if vit.window_size == 0 || !grid.is_multiple_of(vit.window_size) {
             return Err(format!(
                 "token grid {grid} must be a multiple of window_size {}",
                 vit.window_size
             ));
         }
         let head_dim = vit.hidden_size / vit.num_attention_heads.max(1);
-        if head_dim * vit.num_attention_heads != vit.hidden_size || head_dim % 4 != 0 {
+        if head_dim * vit.num_attention_heads != vit.hidden_size || !head_dim.is_multiple_of(4) {
             return Err("vit head_dim must divide hidden_size and be a multiple of 4".into());
         }
-        if vit.pretrain_image_size % vit.patch_size != 0 {
+        if !vit.pretrain_image_size.is_multiple_of(vit.patch_size) {
             return Err("pretrain_image_size must be a multiple of patch_size".into());
         }
         let scales = &self.vision_config.scale_factors;
@@ -280,7 +280,7 @@ impl Sam3Config {
         if self.vision_config.fpn_hidden_size != d {
             return Err("fpn_hidden_size must equal the DETR hidden size".into());
         }
-        if d % 8 != 0 {
+        if !d.is_multiple_of(8) {
             return Err("hidden size must be a multiple of 8 (GroupNorm)".into());
         }
         Ok(())

@@ -43,8 +43,8 @@ impl ConvT {
 
 #[derive(Debug, Clone)]
 enum Scale {
-    Up4(ConvT, ConvT),
-    Up2(ConvT),
+    Up4(Box<(ConvT, ConvT)>),
+    Up2(Box<ConvT>),
     Same,
     Down2,
 }
@@ -59,7 +59,7 @@ struct FpnLevel {
 impl FpnLevel {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = match &self.scale {
-            Scale::Up4(a, b) => b.forward(gelu(a.forward(x))),
+            Scale::Up4(pair) => pair.1.forward(gelu(pair.0.forward(x))),
             Scale::Up2(a) => a.forward(x),
             Scale::Same => x,
             Scale::Down2 => max_pool2d(x, MaxPoolOptions::new([2, 2])),
@@ -84,21 +84,21 @@ impl Neck {
             let p = format!("vision_encoder.neck.fpn_layers.{i}");
             let (scale, mid) = if *s == 4.0 {
                 (
-                    Scale::Up4(
+                    Scale::Up4(Box::new((
                         ConvT::load(ws, &format!("{p}.scale_layers.0"), c, c / 2, device)?,
                         ConvT::load(ws, &format!("{p}.scale_layers.2"), c / 2, c / 4, device)?,
-                    ),
+                    ))),
                     c / 4,
                 )
             } else if *s == 2.0 {
                 (
-                    Scale::Up2(ConvT::load(
+                    Scale::Up2(Box::new(ConvT::load(
                         ws,
                         &format!("{p}.scale_layers.0"),
                         c,
                         c / 2,
                         device,
-                    )?),
+                    )?)),
                     c / 2,
                 )
             } else if *s == 1.0 {

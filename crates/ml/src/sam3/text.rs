@@ -125,9 +125,12 @@ impl TextEncoder {
             + self.position_embedding.clone().slice_dim(1, 0..l);
         let mut bias = Vec::with_capacity(l * l);
         for q in 0..l {
-            for k in 0..l {
-                bias.push(if k <= q && valid[k] { 0.0 } else { MASKED });
-            }
+            bias.extend(
+                valid
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &v)| if k <= q && v { 0.0 } else { MASKED }),
+            );
         }
         let bias: Tensor<4> = Tensor::from_data(TensorData::new(bias, [1, 1, l, l]), &self.device);
         for b in &self.blocks {
