@@ -1,0 +1,11 @@
+//! The input pipeline: image sources (dataset manifest + image root, or memory), deterministic
+//! augmentation, normalisation and parallel batch assembly.
+
+mod loader;
+mod source;
+pub mod synthetic;
+mod transform;
+
+pub use loader::{Batch, BatchMode, BatchStream, epoch_order, load_batch};
+pub use source::{ImageSource, ManifestSource, MemorySource, SubsetSource};
+pub use transform::{Augment, Normalization, Preprocess, RandomResizedCrop};

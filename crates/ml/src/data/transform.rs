@@ -1,0 +1,234 @@
+//! Image transforms: random resized crop, horizontal flip, eval resize + centre crop, and
+//! normalisation into a CHW float buffer.
+
+use image::RgbImage;
+use image::imageops::{self, FilterType};
+use serde::{Deserialize, Serialize};
+
+use crate::rng::Rng;
+
+/// Per-channel normalisation `(x/255 − mean) / std`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Normalization {
+    /// Channel means (RGB, in `[0, 1]` units).
+    pub mean: [f32; 3],
+    /// Channel standard deviations.
+    pub std: [f32; 3],
+}
+
+impl Normalization {
+    /// ImageNet statistics, what torchvision and timm weights expect.
+    pub const IMAGENET: Normalization = Normalization {
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+    };
+}
+
+impl Default for Normalization {
+    fn default() -> Self {
+        Self::IMAGENET
+    }
+}
+
+/// torchvision's `RandomResizedCrop` parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RandomResizedCrop {
+    /// Range of the crop's area as a fraction of the image area.
+    pub scale: (f64, f64),
+    /// Range of the crop's aspect ratio (width / height).
+    pub ratio: (f64, f64),
+}
+
+impl Default for RandomResizedCrop {
+    fn default() -> Self {
+        Self {
+            scale: (0.08, 1.0),
+            ratio: (3.0 / 4.0, 4.0 / 3.0),
+        }
+    }
+}
+
+/// Training-time augmentation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Augment {
+    /// Random resized crop; `None` resizes the whole image like evaluation does.
+    pub random_resized_crop: Option<RandomResizedCrop>,
+    /// Probability of a horizontal flip.
+    pub hflip_probability: f64,
+}
+
+impl Default for Augment {
+    fn default() -> Self {
+        Self {
+            random_resized_crop: Some(RandomResizedCrop::default()),
+            hflip_probability: 0.5,
+        }
+    }
+}
+
+impl Augment {
+    /// No augmentation at all.
+    pub const NONE: Augment = Augment {
+        random_resized_crop: None,
+        hflip_probability: 0.0,
+    };
+}
+
+/// How an image becomes a model input: the part that inference must reproduce exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Preprocess {
+    /// Side of the square model input.
+    pub image_size: usize,
+    /// Evaluation: resize the shorter side to `image_size / crop_pct`, then centre-crop
+    /// (`1.0` resizes the shorter side to `image_size` and crops the centre square).
+    pub crop_pct: f64,
+    /// Channel normalisation.
+    pub normalization: Normalization,
+}
+
+impl Preprocess {
+    /// Evaluation transform, written as normalised CHW into `out` (`3·size²` floats).
+    pub fn eval_into(&self, image: &RgbImage, out: &mut [f32]) {
+        let size = self.image_size as u32;
+        let (w, h) = image.dimensions();
+        let short = w.min(h).max(1) as f64;
+        let resize_short = ((self.image_size as f64) / self.crop_pct.clamp(0.05, 1.0)).round();
+        let scale = resize_short / short;
+        let new_w = ((w as f64 * scale).round() as u32).max(size);
+        let new_h = ((h as f64 * scale).round() as u32).max(size);
+        let resized = if (new_w, new_h) == (w, h) {
+            image.clone()
+        } else {
+            imageops::resize(image, new_w, new_h, FilterType::Triangle)
+        };
+        let x = (new_w - size) / 2;
+        let y = (new_h - size) / 2;
+        let cropped = imageops::crop_imm(&resized, x, y, size, size).to_image();
+        self.normalize_into(&cropped, out);
+    }
+
+    /// Training transform: random resized crop and flip drawn from `rng`, then normalisation.
+    pub fn train_into(&self, image: &RgbImage, augment: &Augment, rng: &mut Rng, out: &mut [f32]) {
+        let size = self.image_size as u32;
+        let mut sample = match &augment.random_resized_crop {
+            Some(rrc) => {
+                let (x, y, w, h) = crop_box(image.width(), image.height(), rrc, rng);
+                let crop = imageops::crop_imm(image, x, y, w, h).to_image();
+                imageops::resize(&crop, size, size, FilterType::Triangle)
+            }
+            None => {
+                if image.dimensions() == (size, size) {
+                    image.clone()
+                } else {
+                    imageops::resize(image, size, size, FilterType::Triangle)
+                }
+            }
+        };
+        if augment.hflip_probability > 0.0 && rng.chance(augment.hflip_probability) {
+            imageops::flip_horizontal_in_place(&mut sample);
+        }
+        self.normalize_into(&sample, out);
+    }
+
+    fn normalize_into(&self, image: &RgbImage, out: &mut [f32]) {
+        let plane = (image.width() * image.height()) as usize;
+        let Normalization { mean, std } = self.normalization;
+        let scale: [f32; 3] = [
+            1.0 / (255.0 * std[0]),
+            1.0 / (255.0 * std[1]),
+            1.0 / (255.0 * std[2]),
+        ];
+        let offset: [f32; 3] = [mean[0] / std[0], mean[1] / std[1], mean[2] / std[2]];
+        let raw = image.as_raw();
+        for c in 0..3 {
+            let dst = &mut out[c * plane..(c + 1) * plane];
+            for (d, px) in dst.iter_mut().zip(raw.chunks_exact(3)) {
+                *d = px[c] as f32 * scale[c] - offset[c];
+            }
+        }
+    }
+}
+
+/// torchvision's `RandomResizedCrop.get_params`: up to ten tries, then a centre crop.
+fn crop_box(
+    width: u32,
+    height: u32,
+    rrc: &RandomResizedCrop,
+    rng: &mut Rng,
+) -> (u32, u32, u32, u32) {
+    let area = (width as f64) * (height as f64);
+    let (log_lo, log_hi) = (rrc.ratio.0.ln(), rrc.ratio.1.ln());
+    for _ in 0..10 {
+        let target_area = area * rng.uniform(rrc.scale.0, rrc.scale.1);
+        let aspect = rng.uniform(log_lo, log_hi).exp();
+        let w = (target_area * aspect).sqrt().round() as u32;
+        let h = (target_area / aspect).sqrt().round() as u32;
+        if w > 0 && h > 0 && w <= width && h <= height {
+            let y = rng.below((height - h + 1) as usize) as u32;
+            let x = rng.below((width - w + 1) as usize) as u32;
+            return (x, y, w, h);
+        }
+    }
+    let in_ratio = width as f64 / height.max(1) as f64;
+    let (w, h) = if in_ratio < rrc.ratio.0 {
+        (width, ((width as f64) / rrc.ratio.0).round() as u32)
+    } else if in_ratio > rrc.ratio.1 {
+        (((height as f64) * rrc.ratio.1).round() as u32, height)
+    } else {
+        (width, height)
+    };
+    let (w, h) = (w.clamp(1, width.max(1)), h.clamp(1, height.max(1)));
+    ((width - w) / 2, (height - h) / 2, w, h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gradient(w: u32, h: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([(x * 255 / w) as u8, (y * 255 / h) as u8, 128])
+        })
+    }
+
+    #[test]
+    fn eval_centre_crops_and_normalises() {
+        let pre = Preprocess {
+            image_size: 8,
+            crop_pct: 1.0,
+            normalization: Normalization {
+                mean: [0.0; 3],
+                std: [1.0; 3],
+            },
+        };
+        let mut out = vec![0.0; 3 * 64];
+        pre.eval_into(
+            &RgbImage::from_pixel(16, 32, image::Rgb([255, 0, 51])),
+            &mut out,
+        );
+        assert!(out[..64].iter().all(|v| (v - 1.0).abs() < 1e-6));
+        assert!(out[64..128].iter().all(|v| v.abs() < 1e-6));
+        assert!(out[128..].iter().all(|v| (v - 0.2).abs() < 1e-6));
+    }
+
+    #[test]
+    fn augmentation_is_deterministic_per_seed() {
+        let pre = Preprocess {
+            image_size: 16,
+            crop_pct: 0.875,
+            normalization: Normalization::IMAGENET,
+        };
+        let img = gradient(40, 30);
+        let run = |seed| {
+            let mut out = vec![0.0; 3 * 256];
+            pre.train_into(&img, &Augment::default(), &mut Rng::new(seed), &mut out);
+            out
+        };
+        assert_eq!(run(1), run(1));
+        assert_ne!(run(1), run(2));
+        for seed in 0..200 {
+            let (x, y, w, h) = crop_box(40, 30, &RandomResizedCrop::default(), &mut Rng::new(seed));
+            assert!(w >= 1 && h >= 1 && x + w <= 40 && y + h <= 30);
+        }
+    }
+}

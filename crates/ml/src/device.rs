@@ -1,0 +1,138 @@
+//! Compute device selection: `ml.device = "cpu" | "cuda:0" | "tch-cpu"`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::error::MlError;
+
+/// Where models run. Parsed from the configuration string; only `cpu` is always compiled in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum DeviceSpec {
+    /// burn's pure-Rust `flex` CPU backend (multi-threaded with rayon).
+    #[default]
+    Cpu,
+    /// A CUDA GPU by index (cargo feature `cuda`).
+    Cuda(usize),
+    /// libtorch on the CPU through burn-tch (cargo feature `tch`).
+    TchCpu,
+}
+
+impl DeviceSpec {
+    /// The burn device, or [`MlError::DeviceUnavailable`] when its backend is not compiled in.
+    pub fn device(&self) -> Result<Device, MlError> {
+        match self {
+            DeviceSpec::Cpu => Ok(Device::flex()),
+            DeviceSpec::Cuda(index) => cuda_device(*index),
+            DeviceSpec::TchCpu => tch_device(),
+        }
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_device(index: usize) -> Result<Device, MlError> {
+    Ok(Device::cuda(index))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_device(index: usize) -> Result<Device, MlError> {
+    Err(MlError::DeviceUnavailable {
+        device: format!("cuda:{index}"),
+        reason: "this binary was built without the `cuda` feature of crate `ml`".into(),
+    })
+}
+
+#[cfg(feature = "tch")]
+#[allow(deprecated)]
+fn tch_device() -> Result<Device, MlError> {
+    Ok(Device::libtorch())
+}
+
+#[cfg(not(feature = "tch"))]
+fn tch_device() -> Result<Device, MlError> {
+    Err(MlError::DeviceUnavailable {
+        device: "tch-cpu".into(),
+        reason: "this binary was built without the `tch` feature of crate `ml`".into(),
+    })
+}
+
+impl FromStr for DeviceSpec {
+    type Err = MlError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim().to_ascii_lowercase();
+        match s.as_str() {
+            "cpu" | "flex" => Ok(DeviceSpec::Cpu),
+            "cuda" => Ok(DeviceSpec::Cuda(0)),
+            "tch-cpu" | "tch" => Ok(DeviceSpec::TchCpu),
+            other => match other.strip_prefix("cuda:") {
+                Some(index) => index.parse().map(DeviceSpec::Cuda).map_err(|_| {
+                    MlError::InvalidConfig(format!("invalid CUDA device index in `{other}`"))
+                }),
+                None => Err(MlError::InvalidConfig(format!(
+                    "unknown device `{other}` (expected cpu, cuda:N or tch-cpu)"
+                ))),
+            },
+        }
+    }
+}
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceSpec::Cpu => f.write_str("cpu"),
+            DeviceSpec::Cuda(index) => write!(f, "cuda:{index}"),
+            DeviceSpec::TchCpu => f.write_str("tch-cpu"),
+        }
+    }
+}
+
+impl TryFrom<String> for DeviceSpec {
+    type Error = MlError;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+impl From<DeviceSpec> for String {
+    fn from(value: DeviceSpec) -> Self {
+        value.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_devices_and_reports_missing_backends() {
+        assert_eq!("cpu".parse::<DeviceSpec>().ok(), Some(DeviceSpec::Cpu));
+        assert_eq!(
+            "cuda:1".parse::<DeviceSpec>().ok(),
+            Some(DeviceSpec::Cuda(1))
+        );
+        assert_eq!(
+            "tch-cpu".parse::<DeviceSpec>().ok(),
+            Some(DeviceSpec::TchCpu)
+        );
+        assert!("tpu".parse::<DeviceSpec>().is_err());
+        assert!("cuda:x".parse::<DeviceSpec>().is_err());
+        assert!(DeviceSpec::Cpu.device().is_ok());
+        #[cfg(not(feature = "cuda"))]
+        {
+            let err = DeviceSpec::Cuda(0).device().err().map(|e| e.to_string());
+            assert!(err.is_some_and(|e| e.contains("`cuda` feature")));
+        }
+        #[cfg(not(feature = "tch"))]
+        assert!(matches!(
+            DeviceSpec::TchCpu.device(),
+            Err(MlError::DeviceUnavailable { .. })
+        ));
+        let json = serde_json::to_string(&DeviceSpec::Cuda(0)).ok();
+        assert_eq!(json.as_deref(), Some("\"cuda:0\""));
+    }
+}
