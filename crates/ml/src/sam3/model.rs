@@ -390,6 +390,80 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn sharded_prefixed_checkpoint_gives_the_same_model() {
+        // The tiny checkpoint rewritten as the hub's video layout: `detector_model.` prefix,
+        // tracker tensors to ignore, two shards and an index, plus config.json.
+        let store = tiny_store();
+        let names = store.names();
+        let (first, second) = names.split_at(names.len() / 2);
+        let dir = tempfile::tempdir().unwrap();
+        let mut map = serde_json::Map::new();
+        for (i, part) in [first, second].iter().enumerate() {
+            let file = format!("model-0000{}-of-00002.safetensors", i + 1);
+            let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = part
+                .iter()
+                .map(|n| {
+                    let (v, shape) = store.f32_vec(n).unwrap();
+                    (format!("detector_model.{n}"), shape, v)
+                })
+                .collect();
+            tensors.push((format!("tracker_model.dummy{i}"), vec![2], vec![0.0, 1.0]));
+            for (n, _, _) in &tensors {
+                map.insert(n.clone(), serde_json::Value::String(file.clone()));
+            }
+            let refs: Vec<(&str, Vec<usize>, Vec<f32>)> = tensors
+                .iter()
+                .map(|(n, s, v)| (n.as_str(), s.clone(), v.clone()))
+                .collect();
+            let bytes = crate::sam3::weights::tests::write_safetensors(&refs, "F32");
+            std::fs::write(dir.path().join(file), bytes).unwrap();
+        }
+        let index = serde_json::json!({ "metadata": {}, "weight_map": map });
+        std::fs::write(
+            dir.path().join("model.safetensors.index.json"),
+            serde_json::to_vec(&index).unwrap(),
+        )
+        .unwrap();
+        let config = std::fs::read_to_string(fixture_dir().join("config.json")).unwrap();
+        let video_config =
+            format!(r#"{{"model_type": "sam3_video", "detector_config": {config}}}"#);
+        std::fs::write(dir.path().join("config.json"), video_config).unwrap();
+
+        let sharded = Sam3Model::load_dir(dir.path(), &dev()).unwrap();
+        let (case, reference) = run_case(&tiny_model(), "text-box");
+        let ids = ints(&case.inputs, "input_ids");
+        let valid: Vec<bool> = ints(&case.inputs, "attention_mask")
+            .iter()
+            .map(|&m| m == 1)
+            .collect();
+        let image = sharded
+            .encode_image(t(&case.inputs, "pixel_values"))
+            .unwrap();
+        let text = sharded.encode_text(&ids, &valid).unwrap();
+        let out = sharded
+            .predict(&image, &text, &case_boxes(&case), TextOnlyMode::Meta)
+            .unwrap();
+        assert_close("sharded pred_masks", out.pred_masks, reference.pred_masks);
+        assert_close(
+            "sharded pred_logits",
+            out.pred_logits,
+            reference.pred_logits,
+        );
+
+        // Removing a tensor from the index makes loading fail with its name.
+        std::fs::remove_file(dir.path().join("model-00002-of-00002.safetensors")).unwrap();
+        let only_first = crate::sam3::weights::WeightStore::open_files(&[dir
+            .path()
+            .join("model-00001-of-00002.safetensors")])
+        .unwrap();
+        let err = Sam3Model::from_store(tiny_config(), &only_first, &dev()).unwrap_err();
+        match err {
+            Sam3Error::MissingTensor(name) => assert!(second.contains(&name), "{name}"),
+            other => panic!("unexpected error {other}"),
+        }
+    }
+
+    #[test]
     fn rejects_wrong_image_size() {
         let model = tiny_model();
         let err = model

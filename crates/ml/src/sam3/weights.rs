@@ -220,6 +220,13 @@ impl WeightStore {
             .or_else(|| self.entries.get(&format!("{DETECTOR_PREFIX}{name}")))
     }
 
+    /// Names of the stored tensors (as written in the files).
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.entries.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
     /// Whether the checkpoint holds `name` (with or without the detector prefix).
     pub fn contains(&self, name: &str) -> bool {
         self.entry(name).is_some()
@@ -382,7 +389,7 @@ fn read_string(path: &Path) -> Result<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::sam3::testutil::fixture_dir;
 
