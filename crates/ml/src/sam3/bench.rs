@@ -103,5 +103,7 @@ mod tests {
     fn bench_full_size() {
         let report = bench(&Sam3Config::default(), None, &dev()).unwrap();
         eprintln!("{report:#?}");
+        assert!(report.image_encoder_seconds > 0.0);
+        assert!(report.second_prompt_seconds < report.first_forward_seconds);
     }
 }
