@@ -15,6 +15,7 @@ pub mod layers;
 pub mod model;
 pub mod neck;
 pub mod postprocess;
+pub mod preprocess;
 pub mod text;
 pub mod tokenizer;
 pub mod vit;

@@ -4,8 +4,6 @@
 use std::path::Path;
 
 use burn::tensor::activation::sigmoid;
-use burn::tensor::module::interpolate;
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::config::Sam3Config;
@@ -16,6 +14,7 @@ use super::geometry::{BoxPrompt, GeometryEncoder};
 use super::heads::{DotProductScoring, MaskDecoder};
 use super::layers::to_vec;
 use super::neck::{Neck, sine_position_encoding};
+use super::preprocess::{normalize_planar, resize_rgb};
 use super::text::{TextEncoder, TextFeatures};
 use super::vit::Vit;
 use super::weights::WeightStore;
@@ -54,7 +53,7 @@ pub struct Sam3Output {
     pub pred_logits: Tensor<2>,
     /// Boxes `[1, Q, 4]`, normalised `(x0, y0, x1, y1)`.
     pub pred_boxes: Tensor<3>,
-    /// Mask logits `[1, Q, h, w]` (a quarter of the model resolution... 288² for 1008²).
+    /// Mask logits `[1, Q, h, w]` at the finest FPN level (288² for a 1008² input).
     pub pred_masks: Tensor<4>,
     /// Presence logit `[1, 1]`.
     pub presence_logits: Tensor<2>,
@@ -210,8 +209,8 @@ impl Sam3Model {
         })
     }
 
-    /// Resizes an RGB8 image (row-major `h × w × 3`) to the model resolution (bilinear, half-pixel
-    /// centres, no antialiasing) and normalises to `[-1, 1]`.
+    /// Resizes an RGB8 image (row-major `h × w × 3`) to the model resolution (antialiased
+    /// bilinear, as PIL / torchvision) and normalises to `[-1, 1]`: `[1, 3, S, S]`.
     pub fn preprocess(&self, rgb: &[u8], width: usize, height: usize) -> Result<Tensor<4>> {
         if width == 0 || height == 0 || rgb.len() != width * height * 3 {
             return Err(Sam3Error::InvalidInput(format!(
@@ -220,25 +219,12 @@ impl Sam3Model {
             )));
         }
         let s = self.config.image_size();
-        let mut planar = vec![0f32; 3 * width * height];
-        for (i, px) in rgb.chunks_exact(3).enumerate() {
-            for ch in 0..3 {
-                planar[ch * width * height + i] = f32::from(px[ch]) / 255.0;
-            }
-        }
-        let x: Tensor<4> =
-            Tensor::from_data(TensorData::new(planar, [1, 3, height, width]), &self.device);
-        let x = if (height, width) == (s, s) {
-            x
-        } else {
-            interpolate(
-                x,
-                InterpolateOptions::new(InterpolateMode::Bilinear)
-                    .with_align_corners(false)
-                    .with_output_size([s, s]),
-            )
-        };
-        Ok(x.sub_scalar(0.5).div_scalar(0.5))
+        let resized = resize_rgb(rgb, width, height, s, s);
+        let planar = normalize_planar(&resized, s, s);
+        Ok(Tensor::from_data(
+            TensorData::new(planar, [1, 3, s, s]),
+            &self.device,
+        ))
     }
 }
 
