@@ -1,1 +1,59 @@
-fn main() {}
+//! `vision`: the one binary of Vision Platform.
+
+mod commands;
+mod logging;
+
+use anyhow::Context;
+use app::Settings;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Vision Platform: train, serve and segment computer-vision models.
+#[derive(Debug, Parser)]
+#[command(name = "vision", version, about)]
+struct Cli {
+    /// Settings file (TOML) applied over the built-in defaults; `VISION__SECTION__KEY`
+    /// environment variables apply over both.
+    #[arg(long, global = true, env = "VISION_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the platform (API server).
+    Serve(commands::serve::ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Write the OpenAPI document.
+    Openapi(commands::openapi::OpenapiArgs),
+    /// Print the effective settings, secrets redacted.
+    Config,
+    /// Manage users (works while the server runs).
+    #[command(subcommand)]
+    User(commands::user::UserCommand),
+    /// Measure the platform.
+    #[command(subcommand)]
+    Bench(commands::bench::BenchCommand),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref()).context("loading settings")?;
+    logging::init(&settings.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => commands::serve::run(settings, args).await,
+            Command::Migrate => commands::migrate::run(settings).await,
+            Command::Openapi(args) => commands::openapi::run(&args),
+            Command::Config => commands::config::run(&settings),
+            Command::User(command) => commands::user::run(settings, command).await,
+            Command::Bench(command) => commands::bench::run(settings, command).await,
+        }
+    })
+}

@@ -1,3 +1,10 @@
 //! Core types of the platform: ids, plans and limits, entities. No I/O.
 
 pub mod dataset;
+pub mod entities;
+pub mod ids;
+pub mod plan;
+
+pub use entities::{Project, Usage, User};
+pub use ids::IdKind;
+pub use plan::{Plan, PlanLimits};

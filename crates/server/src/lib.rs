@@ -1,1 +1,152 @@
 //! HTTP server: axum router, extractors, error envelopes, rate limits, OpenAPI.
+//!
+//! Start-up is a library so tests start the real server on port 0 (see `test-support`).
+
+pub mod context;
+pub mod error;
+pub mod extract;
+pub mod guard;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use app::App;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use utoipa_swagger_ui::SwaggerUi;
+
+/// Builds the complete router for `app`.
+pub fn router(app: App) -> Result<Router, prometheus::Error> {
+    let state = AppState {
+        metrics: Arc::new(metrics::HttpMetrics::new()?),
+        app,
+    };
+    let max_body = state.app.settings.server.max_body_bytes;
+
+    let authenticated = Router::new()
+        .route("/auth/revoke", post(routes::auth::revoke))
+        .route("/user/profile", get(routes::users::profile))
+        .route(
+            "/projects",
+            get(routes::projects::list).post(routes::projects::create),
+        )
+        .route(
+            "/projects/{project_id}",
+            get(routes::projects::get)
+                .patch(routes::projects::update)
+                .delete(routes::projects::delete),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::require_auth,
+        ));
+
+    let public = Router::new()
+        .route("/auth/token", post(routes::auth::token))
+        .route("/auth/refresh", post(routes::auth::refresh))
+        .route("/auth/register", post(routes::auth::register));
+
+    Ok(Router::new()
+        .nest("/api/v1", authenticated.merge(public))
+        .route("/health", get(routes::health::health))
+        .route("/metrics", get(routes::health::metrics))
+        .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi::document()))
+        .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            context::request_context,
+        ))
+        .with_state(state))
+}
+
+async fn no_route(request: Request) -> ApiError {
+    ApiError::no_route(request.uri().path())
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::method_not_allowed(request.method().as_str(), request.uri().path())
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let mut response = ApiError::internal("handler panicked").into_response();
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
+}
+
+/// A bound, not yet running server.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Server {
+    /// Binds the configured address (port 0 picks a free port) and builds the router.
+    pub async fn bind(app: App) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(&app.settings.server.bind).await?;
+        let router = router(app).map_err(std::io::Error::other)?;
+        Ok(Self { listener, router })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received, draining requests");
+}

@@ -1,1 +1,17 @@
 //! Repository traits and their SQLite/PostgreSQL implementation.
+//!
+//! The application depends on the traits in [`traits`]; [`SqlStore`] implements them for both
+//! backends, chosen by the database URL. [`conformance`] holds the test suite every
+//! implementation must pass.
+
+pub mod conformance;
+mod error;
+mod sql;
+pub mod testing;
+mod traits;
+
+pub use error::{StoreError, StoreResult};
+pub use sql::{Dialect, SqlStore, redact_url};
+pub use traits::{
+    NewProject, ProjectChanges, ProjectStore, RefreshUse, Store, TokenStore, UserStore,
+};

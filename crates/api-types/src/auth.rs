@@ -1,0 +1,79 @@
+//! `/auth/*` bodies.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `POST /auth/token` body.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    /// Account e-mail.
+    #[schema(example = "user@example.com")]
+    pub email: String,
+    /// Account password.
+    #[schema(example = "securepassword123")]
+    pub password: String,
+}
+
+/// `POST /auth/token` response.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// Bearer token for `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Single-use token for `POST /auth/refresh`.
+    pub refresh_token: String,
+    /// Always `bearer`.
+    #[schema(example = "bearer")]
+    pub token_type: String,
+    /// Access token lifetime in seconds.
+    #[schema(example = 3600)]
+    pub expires_in: u64,
+}
+
+/// `POST /auth/refresh` and `POST /auth/revoke` body.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// A refresh token from `/auth/token` or a previous refresh.
+    pub refresh_token: String,
+}
+
+/// `POST /auth/refresh` response. Refresh tokens are single use, so a new one is returned too.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct RefreshResponse {
+    /// New bearer token.
+    pub access_token: String,
+    /// Replacement refresh token (the presented one is used up).
+    pub refresh_token: String,
+    /// Always `bearer`.
+    pub token_type: String,
+    /// Access token lifetime in seconds.
+    pub expires_in: u64,
+}
+
+/// `POST /auth/register` body.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// E-mail address, used to log in.
+    #[schema(example = "user@example.com")]
+    pub email: String,
+    /// At least 8 characters.
+    pub password: String,
+    /// Display name.
+    #[schema(example = "홍길동")]
+    pub name: String,
+}
+
+/// `POST /auth/register` response.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct RegisterResponse {
+    /// `user_…` id.
+    pub user_id: String,
+    /// Normalised e-mail.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Plan (`free`, `pro`, `enterprise`).
+    pub plan: String,
+}

@@ -1,0 +1,291 @@
+//! Typed settings: embedded `config/default.toml` → optional file → `VISION__SECTION__KEY` env.
+
+use domain::Plan;
+use objects::ObjectsConfig;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+const DEFAULTS: &str = include_str!("../../../config/default.toml");
+
+/// The whole configuration of a `vision` process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Settings {
+    /// Directory for the SQLite database, local objects and generated secrets.
+    pub data_dir: PathBuf,
+    /// HTTP server.
+    pub server: ServerSettings,
+    /// Database.
+    pub database: DatabaseSettings,
+    /// Object storage.
+    pub objects: ObjectsSettings,
+    /// Authentication.
+    pub auth: AuthSettings,
+    /// Rate limiting.
+    pub rate_limit: RateLimitSettings,
+    /// Internal service API.
+    pub internal: InternalSettings,
+    /// Logging.
+    pub log: LogSettings,
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerSettings {
+    /// Address to listen on (`host:port`; port 0 picks a free port).
+    pub bind: String,
+    /// Largest JSON body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Public base URL for links; empty derives it from the bound address.
+    pub public_url: String,
+}
+
+/// Database settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatabaseSettings {
+    /// `sqlite://…` or `postgres://…`; empty means `<data_dir>/vision.db`.
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+/// Object storage settings (flat, as written in TOML).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ObjectsSettings {
+    /// `filesystem` or `s3`.
+    pub kind: String,
+    /// Filesystem root; empty means `<data_dir>/objects`.
+    pub root: String,
+    /// S3 bucket.
+    pub bucket: String,
+    /// S3 endpoint for non-AWS services.
+    pub endpoint: String,
+    /// S3 region.
+    pub region: String,
+    /// S3 access key id.
+    pub access_key_id: String,
+    /// S3 secret access key.
+    pub secret_access_key: String,
+    /// Allow plain-HTTP S3 endpoints.
+    pub allow_http: bool,
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthSettings {
+    /// HS256 secret; empty means generated and kept in `<data_dir>/jwt_secret`.
+    pub jwt_secret: String,
+    /// Access token lifetime.
+    pub access_token_ttl_secs: u64,
+    /// Refresh token lifetime.
+    pub refresh_token_ttl_secs: u64,
+    /// Whether `POST /auth/register` is open.
+    pub allow_registration: bool,
+    /// Plan given to self-registered users.
+    pub default_plan: Plan,
+    /// Failed logins allowed per minute per e-mail and per client address.
+    pub login_failures_per_minute: u64,
+}
+
+/// Rate limiting settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RateLimitSettings {
+    /// Whether plan limits are enforced.
+    pub enabled: bool,
+    /// Redis URL for shared counters; empty keeps them in memory.
+    pub redis_url: String,
+    /// Prefix of every counter key (several deployments can share one Redis).
+    pub namespace: String,
+}
+
+/// Internal API settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InternalSettings {
+    /// `X-Internal-Auth` token; empty disables the internal API.
+    pub token: String,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogSettings {
+    /// tracing `EnvFilter` directive.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+/// Settings could not be read or are inconsistent.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct SettingsError(pub String);
+
+impl Settings {
+    /// Built-in defaults only.
+    pub fn defaults() -> Result<Self, SettingsError> {
+        Self::build(None, false)
+    }
+
+    /// Defaults, then `file` when given, then `VISION__…` environment variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
+        Self::build(file, true)
+    }
+
+    fn build(file: Option<&Path>, env: bool) -> Result<Self, SettingsError> {
+        use config::{Config, Environment, File, FileFormat};
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        if let Some(path) = file {
+            builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
+        }
+        if env {
+            builder = builder.add_source(
+                Environment::with_prefix("VISION")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            );
+        }
+        let settings: Settings = builder
+            .build()
+            .and_then(Config::try_deserialize)
+            .map_err(|e| SettingsError(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        if !matches!(self.objects.kind.as_str(), "filesystem" | "s3") {
+            return Err(SettingsError(format!(
+                "objects.kind must be \"filesystem\" or \"s3\", not \"{}\"",
+                self.objects.kind
+            )));
+        }
+        if self.objects.kind == "s3" && self.objects.bucket.is_empty() {
+            return Err(SettingsError(
+                "objects.bucket is required when objects.kind = \"s3\"".into(),
+            ));
+        }
+        if !self.auth.jwt_secret.is_empty() && self.auth.jwt_secret.len() < 32 {
+            return Err(SettingsError(
+                "auth.jwt_secret must be at least 32 characters".into(),
+            ));
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(SettingsError(
+                "log.format must be \"text\" or \"json\"".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Settings for a self-contained instance rooted at `data_dir` (tests, benchmarks).
+    pub fn for_data_dir(data_dir: &Path) -> Result<Self, SettingsError> {
+        let mut settings = Self::defaults()?;
+        settings.data_dir = data_dir.to_path_buf();
+        Ok(settings)
+    }
+
+    /// The effective database URL.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("vision.db").display())
+        } else {
+            self.database.url.clone()
+        }
+    }
+
+    /// The effective object storage configuration.
+    pub fn objects_config(&self) -> ObjectsConfig {
+        let o = &self.objects;
+        if o.kind == "s3" {
+            ObjectsConfig::S3 {
+                bucket: o.bucket.clone(),
+                endpoint: o.endpoint.clone(),
+                region: o.region.clone(),
+                access_key_id: o.access_key_id.clone(),
+                secret_access_key: o.secret_access_key.clone(),
+                allow_http: o.allow_http,
+            }
+        } else if o.root.is_empty() {
+            ObjectsConfig::Filesystem {
+                root: self.data_dir.join("objects"),
+            }
+        } else {
+            ObjectsConfig::Filesystem {
+                root: PathBuf::from(&o.root),
+            }
+        }
+    }
+
+    /// The effective settings as TOML with every secret replaced by `***`.
+    pub fn to_redacted_toml(&self) -> Result<String, SettingsError> {
+        let mut value = toml::Value::try_from(self).map_err(|e| SettingsError(e.to_string()))?;
+        redact(&mut value, "");
+        if let Some(url) = value.get_mut("database").and_then(|d| d.get_mut("url")) {
+            *url = toml::Value::String(store::redact_url(&self.database_url()));
+        }
+        toml::to_string_pretty(&value).map_err(|e| SettingsError(e.to_string()))
+    }
+}
+
+fn redact(value: &mut toml::Value, key: &str) {
+    const SECRET_WORDS: [&str; 4] = ["secret", "password", "token", "redis_url"];
+    match value {
+        toml::Value::Table(table) => table.iter_mut().for_each(|(k, v)| redact(v, k)),
+        toml::Value::String(s) if !s.is_empty() && SECRET_WORDS.iter().any(|w| key.contains(w)) => {
+            *s = if key == "redis_url" {
+                store::redact_url(s)
+            } else {
+                "***".to_owned()
+            };
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_complete_and_local() {
+        let s = Settings::defaults().unwrap();
+        assert_eq!(s.server.bind, "127.0.0.1:8000");
+        assert_eq!(s.database_url(), "sqlite://./data/vision.db");
+        assert_eq!(
+            s.objects_config(),
+            ObjectsConfig::Filesystem {
+                root: "./data/objects".into()
+            }
+        );
+        assert_eq!(s.auth.default_plan, Plan::Free);
+        assert_eq!(s.auth.access_token_ttl_secs, 3600);
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_secrets_are_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[auth]\njwt_secret = \"0123456789abcdef0123456789abcdef\"\n\
+             [database]\nurl = \"postgres://u:pw@h/db\"\n[internal]\ntoken = \"tok\"\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&file)).unwrap();
+        assert_eq!(s.auth.jwt_secret.len(), 32);
+        let printed = s.to_redacted_toml().unwrap();
+        assert!(!printed.contains("0123456789abcdef"), "{printed}");
+        assert!(!printed.contains("pw@"), "{printed}");
+        assert!(!printed.contains("\"tok\""), "{printed}");
+        assert!(printed.contains("postgres://u:***@h/db"), "{printed}");
+    }
+
+    #[test]
+    fn rejects_short_secret_and_unknown_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[auth]\njwt_secret = \"short\"\n").unwrap();
+        assert!(Settings::load(Some(&file)).is_err());
+        std::fs::write(&file, "[objects]\nkind = \"ftp\"\n").unwrap();
+        assert!(Settings::load(Some(&file)).is_err());
+    }
+}

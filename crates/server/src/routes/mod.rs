@@ -1,0 +1,6 @@
+//! One module per resource; each handler extracts, calls one `app` function and maps the result.
+
+pub mod auth;
+pub mod health;
+pub mod projects;
+pub mod users;

@@ -1,0 +1,10 @@
+//! Black-box API tests: each starts the real server on port 0 (see `test_support::spawn_app`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod errors;
+mod operations;
+mod projects;
+mod rate_limits;
+mod users;
