@@ -1,7 +1,7 @@
 //! Small building blocks: linear, layer/group norm, MLPs and multi-head attention, written with
 //! burn tensor ops (no burn `nn` modules, so the model is plain data loaded from the checkpoint).
 
-use burn::tensor::activation::{relu, softmax};
+use burn::tensor::activation::relu;
 use burn::tensor::module::{conv2d, layer_norm, linear};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Bool, Device, Tensor, TensorData};
@@ -376,11 +376,16 @@ fn attend_chunk(
     bias: Option<Tensor<4>>,
     scale: f64,
 ) -> Tensor<4> {
-    let mut scores = q.matmul(kt).mul_scalar(scale);
+    // Scale the (small) queries instead of the (large) score matrix, and normalise the
+    // (small) output instead of the probabilities: two fewer passes over `Lq × Lk`.
+    let mut scores = q.mul_scalar(scale).matmul(kt);
     if let Some(bias) = bias {
         scores = scores + bias;
     }
-    softmax(scores, 3).matmul(v)
+    let max = scores.clone().max_dim(3);
+    let weights = (scores - max).exp();
+    let sums = weights.clone().sum_dim(3);
+    weights.matmul(v) / sums
 }
 
 /// Additive key-padding bias `[B, 1, 1, L]` from a validity mask (`true` = attend).
