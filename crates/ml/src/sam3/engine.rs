@@ -28,6 +28,29 @@ pub struct RgbImage {
     pub data: Vec<u8>,
 }
 
+impl RgbImage {
+    /// Decodes an encoded image (PNG, JPEG, BMP, GIF, WebP) to RGB8.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let img = image::load_from_memory(bytes)
+            .map_err(|e| Sam3Error::Image(e.to_string()))?
+            .to_rgb8();
+        Ok(Self {
+            width: img.width() as usize,
+            height: img.height() as usize,
+            data: img.into_raw(),
+        })
+    }
+
+    /// Reads and decodes an image file.
+    pub fn open(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|source| Sam3Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::decode(&bytes)
+    }
+}
+
 /// One prompt: a noun phrase and optional exemplar boxes.
 #[derive(Debug, Clone, Default)]
 pub struct PromptSpec {
@@ -229,6 +252,21 @@ impl Drop for Sam3Engine {
 mod tests {
     use super::*;
     use crate::sam3::testutil::*;
+
+    #[test]
+    fn decodes_png() {
+        let img = image::RgbImage::from_fn(3, 2, |x, y| image::Rgb([x as u8, y as u8, 9]));
+        let mut png = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let decoded = RgbImage::decode(&png).unwrap();
+        assert_eq!((decoded.width, decoded.height), (3, 2));
+        assert_eq!(&decoded.data[..6], &[0, 0, 9, 1, 0, 9]);
+        assert!(matches!(
+            RgbImage::decode(b"nope"),
+            Err(Sam3Error::Image(_))
+        ));
+    }
 
     #[test]
     fn engine_serves_prompts_and_caches_the_image() {

@@ -62,6 +62,9 @@ pub enum Sam3Error {
     /// The request is invalid (bad image size, empty prompt list, ...).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// An image could not be decoded or encoded.
+    #[error("image error: {0}")]
+    Image(String),
     /// Reading a tensor back from the device failed.
     #[error("tensor readback failed: {0}")]
     Readback(String),

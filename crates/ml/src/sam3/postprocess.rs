@@ -7,7 +7,7 @@ use burn::tensor::Tensor;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
-use super::error::Result;
+use super::error::{Result, Sam3Error};
 use super::layers::to_vec;
 use super::model::Sam3Output;
 
@@ -67,6 +67,21 @@ fn runs(values: impl Iterator<Item = u8>) -> Vec<u32> {
 }
 
 impl BinaryMask {
+    /// 8-bit grayscale PNG (object = 255).
+    pub fn to_png(&self) -> Result<Vec<u8>> {
+        let pixels: Vec<u8> = self
+            .data
+            .iter()
+            .map(|&v| if v != 0 { 255 } else { 0 })
+            .collect();
+        let img = image::GrayImage::from_raw(self.width as u32, self.height as u32, pixels)
+            .ok_or_else(|| Sam3Error::Image("mask size does not match its data".into()))?;
+        let mut png = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .map_err(|e| Sam3Error::Image(e.to_string()))?;
+        Ok(png)
+    }
+
     /// Number of object pixels.
     pub fn area(&self) -> usize {
         self.data.iter().filter(|&&v| v != 0).count()
@@ -295,6 +310,12 @@ mod tests {
             data: vec![0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0],
         };
         assert_eq!(m.area(), 3);
+        let png = image::load_from_memory(&m.to_png().unwrap())
+            .unwrap()
+            .to_luma8();
+        assert_eq!(png.dimensions(), (4, 3));
+        assert_eq!(png.get_pixel(1, 1).0, [255]);
+        assert_eq!(png.get_pixel(0, 0).0, [0]);
         assert_eq!(m.rle_row_major(), vec![1, 1, 3, 2, 5]);
         // Column-major: col0 000, col1 110, col2 010, col3 000.
         assert_eq!(m.coco_rle().counts, vec![3, 2, 2, 1, 4]);
