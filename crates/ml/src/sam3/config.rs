@@ -37,6 +37,15 @@ pub struct VitConfig {
     pub layer_norm_eps: f64,
     /// RoPE settings.
     pub rope_parameters: RopeParameters,
+    /// RoPE base as written by older configurations (takes precedence when present).
+    pub rope_theta: Option<f64>,
+}
+
+impl VitConfig {
+    /// The RoPE base.
+    pub fn rope_base(&self) -> f64 {
+        self.rope_theta.unwrap_or(self.rope_parameters.rope_theta)
+    }
 }
 
 /// RoPE settings of the ViT.
@@ -70,6 +79,7 @@ impl Default for VitConfig {
             global_attn_indexes: vec![7, 15, 23, 31],
             layer_norm_eps: 1e-6,
             rope_parameters: RopeParameters::default(),
+            rope_theta: None,
         }
     }
 }
@@ -327,5 +337,13 @@ mod tests {
         let c = Sam3Config::from_json_str(wrapped).unwrap();
         assert_eq!(c.detr_decoder_config.num_queries, 7);
         assert_eq!(c.detr_decoder_config.num_layers, 6);
+        assert_eq!(c.vision_config.backbone_config.rope_base(), 10000.0);
+        let old = r#"{"vision_config": {"backbone_config": {"rope_theta": 500.0}}}"#;
+        let c = Sam3Config::from_json_str(old).unwrap();
+        assert_eq!(c.vision_config.backbone_config.rope_base(), 500.0);
+        assert!(
+            Sam3Config::from_json_str(r#"{"vision_config": {"scale_factors": [3.0, 1.0]}}"#)
+                .is_err()
+        );
     }
 }

@@ -159,7 +159,7 @@ impl Vit {
         let eps = cfg.layer_norm_eps;
         let heads = cfg.num_attention_heads;
         let head_dim = c / heads;
-        let theta = cfg.rope_parameters.rope_theta;
+        let theta = cfg.rope_base();
         let window_rope = Rope::new(head_dim, cfg.window_size, 1.0, theta, device);
         let global_rope = Rope::new(
             head_dim,
