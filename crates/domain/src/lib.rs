@@ -5,6 +5,6 @@ pub mod entities;
 pub mod ids;
 pub mod plan;
 
-pub use entities::{Project, Usage, User};
+pub use entities::{Dataset, DatasetStatus, Job, JobStatus, Project, Usage, User};
 pub use ids::IdKind;
 pub use plan::{Plan, PlanLimits};

@@ -2,9 +2,12 @@
 //! SQLite always and on PostgreSQL when `VISION_TEST_DATABASE_URL` is set.
 
 use crate::StoreError;
-use crate::traits::{NewProject, ProjectChanges, RefreshUse, Store};
+use crate::traits::{
+    DatasetOutcome, JobOutcome, NewDataset, NewJob, NewProject, Page, ProjectChanges, RefreshUse,
+    Store,
+};
 use chrono::{Duration, Utc};
-use domain::{IdKind, Plan, User};
+use domain::{DatasetStatus, IdKind, JobStatus, Plan, User};
 
 macro_rules! ensure {
     ($cond:expr, $($msg:tt)+) => {
@@ -35,6 +38,7 @@ pub async fn run(store: &dyn Store) -> Result<(), String> {
     users(store).await?;
     refresh_tokens(store).await?;
     projects(store).await?;
+    datasets_and_jobs(store).await?;
     Ok(())
 }
 
@@ -253,6 +257,207 @@ async fn projects(store: &dyn Store) -> Result<(), String> {
             .map_err(err)?
             .is_none(),
         "deleted"
+    );
+    Ok(())
+}
+
+fn new_job<'a>(
+    id: &'a str,
+    user_id: &'a str,
+    subject_id: &'a str,
+    now: chrono::DateTime<Utc>,
+) -> NewJob<'a> {
+    NewJob {
+        id,
+        kind: "dataset_ingest",
+        user_id,
+        subject_id,
+        payload: "{}",
+        max_attempts: 2,
+        now,
+    }
+}
+
+async fn datasets_and_jobs(store: &dyn Store) -> Result<(), String> {
+    let erin = user("erin@example.com");
+    let frank = user("frank@example.com");
+    store.insert_user(&erin).await.map_err(err)?;
+    store.insert_user(&frank).await.map_err(err)?;
+    let now = Utc::now();
+    for (i, name) in ["a", "b", "c"].iter().enumerate() {
+        let id = format!("ds_{name}");
+        let job_id = format!("job_{name}");
+        let dataset = NewDataset {
+            id: &id,
+            user_id: &erin.id,
+            project_id: None,
+            name,
+            description: "",
+            format: "auto",
+            size_bytes: 100,
+            now: now + Duration::milliseconds(i as i64),
+        };
+        let job = new_job(
+            &job_id,
+            &erin.id,
+            &id,
+            now + Duration::milliseconds(i as i64),
+        );
+        let stored = store
+            .insert_dataset_with_job(dataset, job)
+            .await
+            .map_err(err)?;
+        ensure!(
+            stored.status == DatasetStatus::Processing,
+            "new dataset processing"
+        );
+    }
+    let (page, total) = store
+        .list_datasets(&erin.id, Page { page: 1, limit: 2 })
+        .await
+        .map_err(err)?;
+    ensure!(
+        total == 3 && page.len() == 2 && page[0].id == "ds_c",
+        "page 1: {page:?}"
+    );
+    let (page2, _) = store
+        .list_datasets(&erin.id, Page { page: 2, limit: 2 })
+        .await
+        .map_err(err)?;
+    ensure!(
+        page2.len() == 1 && page2[0].id == "ds_a",
+        "page 2: {page2:?}"
+    );
+    ensure!(
+        store
+            .get_dataset(&frank.id, "ds_a")
+            .await
+            .map_err(err)?
+            .is_none(),
+        "scoped dataset get"
+    );
+    ensure!(
+        store
+            .list_datasets(&frank.id, Page { page: 1, limit: 10 })
+            .await
+            .map_err(err)?
+            .1
+            == 0,
+        "scoped list"
+    );
+
+    // Jobs are claimed oldest first, once.
+    let lease = now + Duration::seconds(30);
+    let first = store
+        .claim("dataset_ingest", "w1", now, lease)
+        .await
+        .map_err(err)?
+        .ok_or("no job")?;
+    ensure!(
+        first.id == "job_a" && first.attempts == 1 && first.status == JobStatus::Running,
+        "{first:?}"
+    );
+    let second = store
+        .claim("dataset_ingest", "w2", now, lease)
+        .await
+        .map_err(err)?
+        .ok_or("no 2nd")?;
+    ensure!(second.id == "job_b", "second claim: {second:?}");
+    ensure!(
+        store
+            .claim("training", "w2", now, lease)
+            .await
+            .map_err(err)?
+            .is_none(),
+        "kind filter"
+    );
+    ensure!(
+        store.heartbeat("job_a", "w1", lease).await.map_err(err)?,
+        "own heartbeat"
+    );
+    ensure!(
+        !store.heartbeat("job_a", "w2", lease).await.map_err(err)?,
+        "foreign heartbeat"
+    );
+
+    // Both workers die: once the leases expire the oldest job is claimed again.
+    let later = lease + Duration::seconds(1);
+    let retried = store
+        .claim("dataset_ingest", "w3", later, later + Duration::seconds(30))
+        .await
+        .map_err(err)?;
+    let retried = retried.ok_or("expired lease not reclaimed")?;
+    ensure!(retried.id == "job_a", "reclaim: {retried:?}");
+    ensure!(retried.attempts == 2, "attempts counted: {retried:?}");
+    let stale = store
+        .finish_job("job_a", "w1", JobOutcome::Succeeded, later)
+        .await
+        .map_err(err)?;
+    ensure!(!stale, "a worker that lost its lease cannot finish");
+    ensure!(
+        store
+            .finish_job(&retried.id, "w3", JobOutcome::Failed("boom"), later)
+            .await
+            .map_err(err)?,
+        "finish"
+    );
+    let job = store
+        .job_for_subject(&retried.subject_id)
+        .await
+        .map_err(err)?
+        .ok_or("job gone")?;
+    ensure!(
+        job.status == JobStatus::Failed && job.last_error.as_deref() == Some("boom"),
+        "{job:?}"
+    );
+
+    store
+        .finish_dataset(
+            "ds_c",
+            DatasetOutcome::Ready {
+                format: "coco",
+                file_count: 7,
+                statistics: "{}",
+                report: "[]",
+            },
+            later,
+        )
+        .await
+        .map_err(err)?;
+    let ready = store
+        .get_dataset(&erin.id, "ds_c")
+        .await
+        .map_err(err)?
+        .ok_or("ds_c")?;
+    ensure!(
+        ready.status == DatasetStatus::Ready && ready.file_count == 7 && ready.format == "coco",
+        "{ready:?}"
+    );
+    store
+        .finish_dataset("ds_b", DatasetOutcome::Failed { error: "bad" }, later)
+        .await
+        .map_err(err)?;
+    let failed = store
+        .get_dataset(&erin.id, "ds_b")
+        .await
+        .map_err(err)?
+        .ok_or("ds_b")?;
+    ensure!(
+        failed.status == DatasetStatus::Failed && failed.error.as_deref() == Some("bad"),
+        "{failed:?}"
+    );
+
+    ensure!(
+        !store.delete_dataset(&frank.id, "ds_c").await.map_err(err)?,
+        "scoped delete"
+    );
+    ensure!(
+        store.delete_dataset(&erin.id, "ds_c").await.map_err(err)?,
+        "own delete"
+    );
+    ensure!(
+        store.job_for_subject("ds_c").await.map_err(err)?.is_none(),
+        "its jobs are gone"
     );
     Ok(())
 }

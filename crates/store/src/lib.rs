@@ -13,5 +13,6 @@ mod traits;
 pub use error::{StoreError, StoreResult};
 pub use sql::{Dialect, SqlStore, redact_url};
 pub use traits::{
-    NewProject, ProjectChanges, ProjectStore, RefreshUse, Store, TokenStore, UserStore,
+    DatasetOutcome, DatasetStore, JobOutcome, JobStore, NewDataset, NewJob, NewProject, Page,
+    ProjectChanges, ProjectStore, RefreshUse, Store, TokenStore, UserStore,
 };

@@ -3,7 +3,7 @@
 use crate::error::StoreResult;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::{Project, Usage, User};
+use domain::{Dataset, Job, Project, Usage, User};
 
 /// Users and their usage counters.
 #[async_trait]
@@ -103,7 +103,152 @@ pub trait ProjectStore: Send + Sync {
 }
 
 /// Everything the platform stores in its database.
-pub trait Store: UserStore + TokenStore + ProjectStore {
+pub trait Store: UserStore + TokenStore + ProjectStore + DatasetStore + JobStore {
     /// Name of the backend (`sqlite` or `postgres`), for logs and health output.
     fn backend(&self) -> &'static str;
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    /// 1-based page number.
+    pub page: u32,
+    /// Items per page.
+    pub limit: u32,
+}
+
+impl Page {
+    /// Rows to skip.
+    pub fn offset(self) -> i64 {
+        i64::from(self.page.saturating_sub(1)) * i64::from(self.limit)
+    }
+}
+
+/// Fields of a newly uploaded dataset.
+#[derive(Debug, Clone)]
+pub struct NewDataset<'a> {
+    /// `ds_…` id.
+    pub id: &'a str,
+    /// Owner.
+    pub user_id: &'a str,
+    /// Project (must belong to the owner; checked by the caller).
+    pub project_id: Option<&'a str>,
+    /// Display name.
+    pub name: &'a str,
+    /// Free text.
+    pub description: &'a str,
+    /// Declared format (`auto` allowed).
+    pub format: &'a str,
+    /// Archive size in bytes.
+    pub size_bytes: i64,
+    /// Upload time.
+    pub now: DateTime<Utc>,
+}
+
+/// The result of processing a dataset.
+#[derive(Debug, Clone)]
+pub enum DatasetOutcome<'a> {
+    /// Usable: detected format, image count, statistics and ingest report (JSON).
+    Ready {
+        /// Detected format.
+        format: &'a str,
+        /// Images stored.
+        file_count: i64,
+        /// Statistics JSON.
+        statistics: &'a str,
+        /// Ingest report JSON.
+        report: &'a str,
+    },
+    /// Unusable, with a readable reason.
+    Failed {
+        /// Why.
+        error: &'a str,
+    },
+}
+
+/// Datasets, always scoped to their owner (except for the worker's own updates by id).
+#[async_trait]
+pub trait DatasetStore: Send + Sync {
+    /// Inserts a dataset in `processing` together with its ingest job, atomically.
+    async fn insert_dataset_with_job(
+        &self,
+        dataset: NewDataset<'_>,
+        job: NewJob<'_>,
+    ) -> StoreResult<Dataset>;
+    /// One dataset of the owner.
+    async fn get_dataset(&self, user_id: &str, id: &str) -> StoreResult<Option<Dataset>>;
+    /// The owner's datasets, newest first, and the total count.
+    async fn list_datasets(&self, user_id: &str, page: Page) -> StoreResult<(Vec<Dataset>, i64)>;
+    /// Records the outcome of processing (worker side, by id).
+    async fn finish_dataset(
+        &self,
+        id: &str,
+        outcome: DatasetOutcome<'_>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Deletes one dataset of the owner; `false` when not found.
+    async fn delete_dataset(&self, user_id: &str, id: &str) -> StoreResult<bool>;
+}
+
+/// Fields of a new job.
+#[derive(Debug, Clone)]
+pub struct NewJob<'a> {
+    /// `job_…` id.
+    pub id: &'a str,
+    /// Kind of work.
+    pub kind: &'a str,
+    /// Owner.
+    pub user_id: &'a str,
+    /// Entity worked on.
+    pub subject_id: &'a str,
+    /// Kind-specific JSON.
+    pub payload: &'a str,
+    /// Claims allowed before giving up.
+    pub max_attempts: i64,
+    /// Creation time.
+    pub now: DateTime<Utc>,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, Copy)]
+pub enum JobOutcome<'a> {
+    /// Done.
+    Succeeded,
+    /// Failed for good (no retry).
+    Failed(&'a str),
+    /// Stopped on request.
+    Cancelled,
+}
+
+/// The durable job queue. Workers claim jobs with a lease they renew by heartbeat; a job whose
+/// lease expires (its worker died) is claimed again, until its attempts run out.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Adds a queued job.
+    async fn enqueue(&self, job: NewJob<'_>) -> StoreResult<()>;
+    /// Claims the oldest claimable job of `kind` for `owner` until `lease_until`.
+    async fn claim(
+        &self,
+        kind: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Option<Job>>;
+    /// Extends the lease; `false` when the job is no longer this owner's running job.
+    async fn heartbeat(
+        &self,
+        job_id: &str,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Ends the job; `false` when the owner no longer holds it.
+    async fn finish_job(
+        &self,
+        job_id: &str,
+        owner: &str,
+        outcome: JobOutcome<'_>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// The latest job about `subject_id`.
+    async fn job_for_subject(&self, subject_id: &str) -> StoreResult<Option<Job>>;
 }

@@ -4,6 +4,8 @@
 //! placeholders and portable SQL, ids are TEXT and timestamps BIGINT milliseconds. Each backend
 //! has its own migrations folder so dialect-specific DDL can diverge when it must.
 
+mod datasets;
+mod jobs;
 mod projects;
 mod tokens;
 mod users;

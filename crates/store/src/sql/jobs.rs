@@ -1,0 +1,144 @@
+use super::{Dialect, SqlStore, from_millis, to_millis};
+use crate::error::{StoreError, StoreResult};
+use crate::traits::{JobOutcome, JobStore, NewJob};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::{Job, JobStatus};
+use sqlx::AnyConnection;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+const JOB_COLUMNS: &str = "id, kind, user_id, subject_id, payload, status, attempts, max_attempts, last_error, created_at";
+
+fn job_from_row(row: &AnyRow) -> StoreResult<Job> {
+    let status: String = row.try_get("status")?;
+    Ok(Job {
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        user_id: row.try_get("user_id")?,
+        subject_id: row.try_get("subject_id")?,
+        payload: row.try_get("payload")?,
+        status: JobStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("job status '{status}'")))?,
+        attempts: row.try_get("attempts")?,
+        max_attempts: row.try_get("max_attempts")?,
+        last_error: row.try_get("last_error")?,
+        created_at: from_millis(row.try_get("created_at")?)?,
+    })
+}
+
+/// Inserts a queued job on `conn` (so callers can do it inside their transaction).
+pub(super) async fn insert_job(conn: &mut AnyConnection, job: &NewJob<'_>) -> StoreResult<()> {
+    let now = to_millis(job.now);
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, user_id, subject_id, payload, status, max_attempts, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $7)",
+    )
+    .bind(job.id)
+    .bind(job.kind)
+    .bind(job.user_id)
+    .bind(job.subject_id)
+    .bind(job.payload)
+    .bind(job.max_attempts)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl JobStore for SqlStore {
+    async fn enqueue(&self, job: NewJob<'_>) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        insert_job(&mut conn, &job).await
+    }
+
+    async fn claim(
+        &self,
+        kind: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Option<Job>> {
+        // Claimable: queued, or running with an expired lease (its worker died). The condition
+        // is repeated in the outer UPDATE so that of two racing workers only one wins the row;
+        // PostgreSQL additionally skips rows another claim has locked.
+        let lock = if self.dialect == Dialect::Postgres {
+            "FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let claimable = "(status = 'queued' OR (status = 'running' AND lease_expires_at < $3))";
+        let sql = format!(
+            "UPDATE jobs SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
+             attempts = attempts + 1, started_at = COALESCE(started_at, $3), updated_at = $3 \
+             WHERE id = (SELECT id FROM jobs WHERE kind = $4 AND {claimable} \
+                         ORDER BY created_at, id LIMIT 1 {lock}) \
+             AND {claimable} RETURNING {JOB_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(owner)
+            .bind(to_millis(lease_until))
+            .bind(to_millis(now))
+            .bind(kind)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    async fn heartbeat(
+        &self,
+        job_id: &str,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_expires_at = $1 \
+             WHERE id = $2 AND lease_owner = $3 AND status = 'running'",
+        )
+        .bind(to_millis(lease_until))
+        .bind(job_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn finish_job(
+        &self,
+        job_id: &str,
+        owner: &str,
+        outcome: JobOutcome<'_>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (status, error) = match outcome {
+            JobOutcome::Succeeded => (JobStatus::Succeeded, None),
+            JobOutcome::Failed(error) => (JobStatus::Failed, Some(error)),
+            JobOutcome::Cancelled => (JobStatus::Cancelled, None),
+        };
+        let done = sqlx::query(
+            "UPDATE jobs SET status = $1, last_error = $2, finished_at = $3, updated_at = $3, \
+             lease_owner = NULL, lease_expires_at = NULL \
+             WHERE id = $4 AND lease_owner = $5 AND status = 'running'",
+        )
+        .bind(status.as_str())
+        .bind(error)
+        .bind(to_millis(now))
+        .bind(job_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn job_for_subject(&self, subject_id: &str) -> StoreResult<Option<Job>> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE subject_id = $1 ORDER BY created_at DESC LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(subject_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+}
