@@ -2,6 +2,7 @@
 //! with or without the `detector_model.` prefix of the video checkpoint, f32/f16/bf16 → f32.
 
 use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor, TensorData};
@@ -60,10 +61,19 @@ struct Entry {
     end: usize,
 }
 
+/// Where the bytes of one safetensors file live.
+#[derive(Debug)]
+enum Source {
+    /// Whole file in memory.
+    Memory(Vec<u8>),
+    /// Read tensor by tensor (keeps the load-time peak memory at the model size).
+    Disk(std::fs::File),
+}
+
 /// One or more safetensors files, indexed by tensor name (prefix-insensitive).
 #[derive(Debug)]
 pub struct WeightStore {
-    files: Vec<(PathBuf, Vec<u8>)>,
+    files: Vec<(PathBuf, Source)>,
     entries: HashMap<String, Entry>,
     /// When set, every requested float tensor is generated (benchmarks without a checkpoint).
     random_seed: Option<u64>,
@@ -112,11 +122,30 @@ impl WeightStore {
             random_seed: None,
         };
         for path in paths {
-            let bytes = std::fs::read(path).map_err(|source| Sam3Error::Io {
+            let io = |source| Sam3Error::Io {
                 path: path.clone(),
                 source,
-            })?;
-            store.add_file(path.clone(), bytes)?;
+            };
+            let mut file = std::fs::File::open(path).map_err(io)?;
+            let total = usize::try_from(file.metadata().map_err(io)?.len()).unwrap_or(usize::MAX);
+            let mut len = [0u8; 8];
+            file.read_exact(&mut len).map_err(io)?;
+            let header_len = usize::try_from(u64::from_le_bytes(len)).unwrap_or(usize::MAX);
+            if header_len > total.saturating_sub(8) {
+                return Err(Sam3Error::Safetensors {
+                    path: path.clone(),
+                    message: "header length exceeds the file".into(),
+                });
+            }
+            let mut header = vec![0u8; header_len];
+            file.read_exact(&mut header).map_err(io)?;
+            store.add_header(
+                path.clone(),
+                &header,
+                8 + header_len,
+                total,
+                Source::Disk(file),
+            )?;
         }
         Ok(store)
     }
@@ -158,8 +187,25 @@ impl WeightStore {
             .checked_add(header_len)
             .filter(|&e| e <= bytes.len())
             .ok_or_else(|| bad("header length exceeds the file".into()))?;
-        let header: serde_json::Value = serde_json::from_slice(&bytes[8..data_start])
-            .map_err(|e| bad(format!("header is not JSON: {e}")))?;
+        let header = bytes[8..data_start].to_vec();
+        let total = bytes.len();
+        self.add_header(path, &header, data_start, total, Source::Memory(bytes))
+    }
+
+    fn add_header(
+        &mut self,
+        path: PathBuf,
+        header: &[u8],
+        data_start: usize,
+        total: usize,
+        source: Source,
+    ) -> Result<()> {
+        let bad = |message: String| Sam3Error::Safetensors {
+            path: path.clone(),
+            message,
+        };
+        let header: serde_json::Value =
+            serde_json::from_slice(header).map_err(|e| bad(format!("header is not JSON: {e}")))?;
         let header = header
             .as_object()
             .ok_or_else(|| bad("header is not an object".into()))?;
@@ -196,7 +242,7 @@ impl WeightStore {
             let start = data_start + offsets[0];
             let end = data_start + offsets[1];
             let numel: usize = shape.iter().product();
-            if end > bytes.len() || start > end || end - start != numel * dtype.size() {
+            if end > total || start > end || end - start != numel * dtype.size() {
                 return Err(bad(format!("`{name}` data range does not match its shape")));
             }
             self.entries.insert(
@@ -210,7 +256,7 @@ impl WeightStore {
                 },
             );
         }
-        self.files.push((path, bytes));
+        self.files.push((path, source));
         Ok(())
     }
 
@@ -218,6 +264,24 @@ impl WeightStore {
         self.entries
             .get(name)
             .or_else(|| self.entries.get(&format!("{DETECTOR_PREFIX}{name}")))
+    }
+
+    fn raw(&self, e: &Entry) -> Result<std::borrow::Cow<'_, [u8]>> {
+        let (path, source) = &self.files[e.file];
+        match source {
+            Source::Memory(bytes) => Ok(std::borrow::Cow::Borrowed(&bytes[e.start..e.end])),
+            Source::Disk(file) => {
+                let io = |source| Sam3Error::Io {
+                    path: path.clone(),
+                    source,
+                };
+                let mut f = file;
+                f.seek(SeekFrom::Start(e.start as u64)).map_err(io)?;
+                let mut buf = vec![0u8; e.end - e.start];
+                f.read_exact(&mut buf).map_err(io)?;
+                Ok(std::borrow::Cow::Owned(buf))
+            }
+        }
     }
 
     /// Names of the stored tensors (as written in the files).
@@ -254,7 +318,8 @@ impl WeightStore {
         let e = self
             .entry(name)
             .ok_or_else(|| Sam3Error::MissingTensor(name.to_string()))?;
-        let raw = &self.files[e.file].1[e.start..e.end];
+        let raw = self.raw(e)?;
+        let raw = &raw[..];
         let values = match e.dtype {
             StoredDtype::F32 => raw
                 .chunks_exact(4)
@@ -283,7 +348,8 @@ impl WeightStore {
         let e = self
             .entry(name)
             .ok_or_else(|| Sam3Error::MissingTensor(name.to_string()))?;
-        let raw = &self.files[e.file].1[e.start..e.end];
+        let raw = self.raw(e)?;
+        let raw = &raw[..];
         let values = match e.dtype {
             StoredDtype::I64 => raw
                 .chunks_exact(8)
@@ -476,6 +542,32 @@ pub(crate) mod tests {
             .linear_weight("a.weight", 4, 1, &Device::flex())
             .unwrap_err();
         assert!(matches!(err, Sam3Error::ShapeMismatch { .. }));
+    }
+
+    #[test]
+    fn in_memory_store_and_corrupt_files() {
+        let values = vec![0.5f32, -1.0];
+        let bytes = write_safetensors(&[("x", vec![2], values.clone())], "F32");
+        let store = WeightStore::from_bytes("mem".into(), bytes.clone()).unwrap();
+        assert_eq!(store.f32_vec("x").unwrap().0, values);
+        // Truncated data and a header length beyond the end are both rejected.
+        let short = bytes[..bytes.len() - 1].to_vec();
+        assert!(matches!(
+            WeightStore::from_bytes("short".into(), short.clone()),
+            Err(Sam3Error::Safetensors { .. })
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.safetensors");
+        std::fs::write(&path, &short).unwrap();
+        assert!(matches!(
+            WeightStore::open_dir(dir.path()),
+            Err(Sam3Error::Safetensors { .. })
+        ));
+        std::fs::write(&path, u64::MAX.to_le_bytes()).unwrap();
+        assert!(matches!(
+            WeightStore::open_dir(dir.path()),
+            Err(Sam3Error::Safetensors { .. })
+        ));
     }
 
     #[test]
