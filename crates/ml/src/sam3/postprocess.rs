@@ -236,19 +236,16 @@ pub fn post_process(
     if picked.is_empty() {
         return Ok(Vec::new());
     }
-    let probs = mask_probabilities(
-        output,
-        &picked.iter().map(|p| p.0).collect::<Vec<_>>(),
-        width,
-        height,
-    )?;
+    // Upsample a few masks at a time: at photo sizes one plane is tens of MB of f32.
     let plane = width * height;
-    Ok(picked
-        .iter()
-        .enumerate()
-        .map(|(k, &(q, score))| {
+    let per_chunk = (MASK_CHUNK_ELEMS / plane.max(1)).max(1);
+    let mut instances = Vec::with_capacity(picked.len());
+    for chunk in picked.chunks(per_chunk) {
+        let queries: Vec<usize> = chunk.iter().map(|p| p.0).collect();
+        let probs = mask_probabilities(output, &queries, width, height)?;
+        for (k, &(q, score)) in chunk.iter().enumerate() {
             let b = host.boxes[q];
-            Instance {
+            instances.push(Instance {
                 query: q,
                 score,
                 box_xyxy: [
@@ -265,10 +262,14 @@ pub fn post_process(
                         .map(|&p| u8::from(p > 0.5))
                         .collect(),
                 },
-            }
-        })
-        .collect())
+            });
+        }
+    }
+    Ok(instances)
 }
+
+/// Most upsampled mask values held at once by [`post_process`].
+const MASK_CHUNK_ELEMS: usize = 1 << 25;
 
 /// `sigmoid` mask probabilities of the given queries, upsampled to `width × height`
 /// (row-major, one plane per query).
