@@ -29,8 +29,6 @@ pub enum Label {
     Boxes(Vec<BoxAnnotation>),
     /// Boxes as YOLO normalised `cx cy w h`, converted once the image size is known.
     Normalised(Vec<(usize, [f64; 4])>),
-    /// No annotation.
-    None,
 }
 
 /// Accumulates manifest entries.
@@ -109,7 +107,6 @@ impl<'a> Collector<'a> {
                     })
                     .collect(),
             ),
-            Label::None => (None, Vec::new()),
         };
         self.images.push(ImageEntry {
             file: rel.to_owned(),

@@ -9,6 +9,7 @@ use crate::DatasetFormat;
 use crate::collect::{Collector, Label, Parsed, split_from_name};
 use crate::error::DatasetError;
 use crate::images::ImageIndex;
+use crate::problem::Problem;
 use crate::tree::Tree;
 
 /// Split named by a top-level folder, if it is one of the split folder names.
@@ -68,11 +69,10 @@ pub fn read(tree: &Tree, index: &ImageIndex) -> Result<Parsed, DatasetError> {
         .collect();
     let mut collector = Collector::new(index, TaskType::Classification);
     for (rel, split, class) in placed {
-        let label = match class.and_then(|c| classes.iter().position(|k| *k == c)) {
-            Some(i) => Label::Class(i),
-            None => Label::None,
-        };
-        collector.add(&rel, split, label, None);
+        match class.and_then(|c| classes.iter().position(|k| *k == c)) {
+            Some(i) => collector.add(&rel, split, Label::Class(i), None),
+            None => collector.problem(Problem::UnlabeledImage { file: rel }),
+        }
     }
     Ok(collector.finish(classes, has_splits))
 }

@@ -226,9 +226,9 @@ pub fn ingest_dir(
         .iter()
         .filter(|(file, _)| !used.contains(file))
         .filter(|(file, _)| {
-            !problems
-                .iter()
-                .any(|p| matches!(p, Problem::CorruptImage { file: f, .. } if f == file))
+            !problems.iter().any(|p| {
+                matches!(p, Problem::CorruptImage { file: f, .. } | Problem::UnlabeledImage { file: f } if f == file)
+            })
         })
         .map(|(file, _)| file.to_owned())
         .collect();

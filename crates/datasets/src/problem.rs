@@ -57,6 +57,12 @@ pub enum Problem {
         /// The hash, hex.
         sha256: String,
     },
+    /// A classification image outside any class folder: it has no label and is left out of the
+    /// manifest (training needs a label on every classification image).
+    UnlabeledImage {
+        /// Image path relative to the dataset root.
+        file: String,
+    },
     /// Image files in the archive that no annotation refers to (not part of the dataset).
     UnreferencedImages {
         /// The files (relative to the dataset root).

@@ -212,6 +212,7 @@ fn problem_checks(report: &mut Report, problems: &[Problem]) {
     let mut duplicates = Vec::new();
     let mut unreferenced = Vec::new();
     let mut generated_seed = None;
+    let mut unlabeled = Vec::new();
     for problem in problems {
         match problem {
             Problem::CorruptImage { file, reason } => {
@@ -237,6 +238,7 @@ fn problem_checks(report: &mut Report, problems: &[Problem]) {
                 duplicates.push(json!({ "sha256": sha256, "files": files }))
             }
             Problem::UnreferencedImages { files } => unreferenced.extend(files.iter().cloned()),
+            Problem::UnlabeledImage { file } => unlabeled.push(file.clone()),
             Problem::SplitsGenerated { seed } => generated_seed = Some(*seed),
         }
     }
@@ -317,6 +319,19 @@ fn problem_checks(report: &mut Report, problems: &[Problem]) {
             format!("어노테이션이 참조하지 않는 이미지 파일 {n}개 (무시됨)"),
             format!("{n} image file(s) not referenced by any annotation (ignored)"),
             json!({ "count": n, "files": examples(&unreferenced) }),
+        );
+    }
+    if !unlabeled.is_empty() {
+        let n = unlabeled.len();
+        report.issue(
+            Severity::Warning,
+            format!("레이블이 없는 이미지 {n}개 (클래스 폴더 밖에 있어 제외됨)"),
+            format!("{n} image(s) without labels (outside any class folder, left out)"),
+            json!({ "count": n, "files": examples(&unlabeled) }),
+        );
+        report.recommend(
+            "각 이미지를 해당 클래스 이름의 폴더 안에 넣으세요.",
+            "Put every image inside the folder named after its class.",
         );
     }
     if let Some(seed) = generated_seed {

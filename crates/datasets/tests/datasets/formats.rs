@@ -198,6 +198,7 @@ fn imagefolder_keeps_archive_splits() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     fixtures::write_imagefolder(&src, &["a", "b"], &[10, 10], true);
+    fixtures::write(&src.join("train/loose.png"), fixtures::png(9, 9, 9));
     let got = ingest_dir(
         &src,
         Some(DatasetFormat::ImageFolder),
@@ -205,6 +206,20 @@ fn imagefolder_keeps_archive_splits() {
         1,
     )
     .unwrap();
+    assert!(got.manifest.images.iter().all(|i| i.label.is_some()));
+    assert!(got.problems.contains(&Problem::UnlabeledImage {
+        file: "train/loose.png".into()
+    }));
+    let report = got.report(&datasets::Expectations::default(), datasets::Lang::En);
+    let unlabeled = report
+        .issues
+        .iter()
+        .find(|i| i.message.contains("without labels"))
+        .unwrap();
+    assert_eq!(
+        unlabeled.details["files"],
+        serde_json::json!(["train/loose.png"])
+    );
     assert_eq!(
         (
             got.stats.train_images,
