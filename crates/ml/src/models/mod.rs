@@ -1,6 +1,7 @@
 //! Classification models: a small fast CNN and the ResNet family in torchvision layout.
 
 mod cnn;
+pub mod init;
 mod layers;
 mod resnet;
 pub mod weights;
@@ -94,7 +95,17 @@ pub enum Classifier {
 }
 
 impl Classifier {
-    /// A freshly initialised model.
+    /// A model initialised from `seed` alone (independent of burn's global RNG and of other threads).
+    pub fn seeded(
+        architecture: Architecture,
+        num_classes: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Self {
+        init::seeded(Self::new(architecture, num_classes, device), seed)
+    }
+
+    /// A freshly initialised model (burn's initialisers and global RNG).
     pub fn new(architecture: Architecture, num_classes: usize, device: &Device) -> Self {
         match architecture {
             Architecture::SmallCnn => Classifier::SmallCnn(SmallCnn::new(num_classes, device)),
@@ -166,6 +177,23 @@ mod tests {
         let model = Classifier::new(Architecture::Resnet50, 3, &device);
         let x = Tensor::<4>::zeros([1, 3, 64, 64], &device);
         assert_eq!(model.forward(x).dims(), [1, 3]);
+    }
+
+    #[test]
+    fn seeded_initialisation_is_reproducible() {
+        let device = Device::flex();
+        let a = weights::named_tensors(&Classifier::seeded(Architecture::SmallCnn, 4, 9, &device));
+        let b = weights::named_tensors(&Classifier::seeded(Architecture::SmallCnn, 4, 9, &device));
+        let c = weights::named_tensors(&Classifier::seeded(Architecture::SmallCnn, 4, 10, &device));
+        for ((x, y), z) in a.iter().zip(&b).zip(&c) {
+            assert_eq!(x.data, y.data, "{}", x.name);
+            if x.name.ends_with("conv1.weight") || x.name == "fc.weight" {
+                assert_ne!(x.data, z.data, "{}", x.name);
+                let values = x.data.try_to_vec::<f32>().unwrap_or_default();
+                let mean = values.iter().sum::<f32>() / values.len() as f32;
+                assert!(mean.abs() < 0.1, "{} mean {mean}", x.name);
+            }
+        }
     }
 
     #[test]

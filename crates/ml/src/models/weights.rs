@@ -36,23 +36,23 @@ pub struct LoadReport {
     pub unused: Vec<String>,
 }
 
-/// Path tracker shared by the visitor and the mapper.
+/// Path tracker shared by the visitors and mappers of this crate.
 #[derive(Default)]
-struct PathStack {
+pub(crate) struct PathStack {
     segments: Vec<Option<String>>,
 }
 
 impl PathStack {
-    fn enter(&mut self, name: &str, container_type: &str) {
+    pub(crate) fn enter(&mut self, name: &str, container_type: &str) {
         let skip = container_type.starts_with("Enum:");
         self.segments.push((!skip).then(|| name.to_string()));
     }
 
-    fn exit(&mut self) {
+    pub(crate) fn exit(&mut self) {
         self.segments.pop();
     }
 
-    fn burn_path(&self) -> String {
+    pub(crate) fn burn_path(&self) -> String {
         self.segments
             .iter()
             .flatten()

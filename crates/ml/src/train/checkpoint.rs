@@ -87,8 +87,10 @@ pub fn save(
     let name = format!("epoch-{:04}", state.epoch);
     let epoch_dir = dir.join(&name);
     std::fs::create_dir_all(&epoch_dir).map_err(|e| MlError::io(&epoch_dir, e))?;
+    // `valid()` first: it synchronises BatchNorm running statistics, which a plain record of the
+    // training module may hold stale; parameter ids (the optimizer's keys) are kept.
     model
-        .clone()
+        .valid()
         .into_record()
         .save(epoch_dir.join("model.bpk"))
         .map_err(|e| record_error("saving model", e))?;
@@ -118,7 +120,7 @@ pub fn save(
 pub fn save_best(dir: &Path, model: &Classifier) -> Result<(), MlError> {
     std::fs::create_dir_all(dir).map_err(|e| MlError::io(dir, e))?;
     model
-        .clone()
+        .valid()
         .into_record()
         .save(dir.join("best.bpk"))
         .map_err(|e| record_error("saving best weights", e))
