@@ -320,7 +320,7 @@ pub fn extract(archive: &Path, target: &Path, limits: &Limits) -> Result<Extract
 }
 
 /// Removes everything inside `dir`, and `dir` itself when `remove_self`.
-fn clean_dir(dir: &Path, remove_self: bool) {
+pub(crate) fn clean_dir(dir: &Path, remove_self: bool) {
     if remove_self {
         let _ = fs::remove_dir_all(dir);
         return;
@@ -354,6 +354,19 @@ impl<R: Read> Read for CountingReader<R> {
 
 type Counts = (u64, u64, u64);
 
+/// Name of a zip entry: UTF-8 when the bytes are UTF-8 (whatever the flag says), else Korean
+/// Windows' code page (CP949/EUC-KR, what Explorer writes on a Korean system), else the zip
+/// crate's CP437 reading.
+fn zip_entry_name(raw: &[u8], cp437: &str) -> String {
+    if let Ok(utf8) = std::str::from_utf8(raw) {
+        return utf8.to_owned();
+    }
+    encoding_rs::EUC_KR
+        .decode_without_bom_handling_and_without_replacement(raw)
+        .map(|name| name.into_owned())
+        .unwrap_or_else(|| cp437.to_owned())
+}
+
 fn extract_zip(archive: &Path, target: &Path, limits: &Limits) -> Result<Counts, ArchiveError> {
     let file = File::open(archive).map_err(|e| io_err(None, e))?;
     let archive_len = file.metadata().map_err(|e| io_err(None, e))?.len();
@@ -375,7 +388,7 @@ fn extract_zip(archive: &Path, target: &Path, limits: &Limits) -> Result<Counts,
             entry: None,
             message: e.to_string(),
         })?;
-        let raw_name = String::from_utf8_lossy(entry.name_raw()).into_owned();
+        let raw_name = zip_entry_name(entry.name_raw(), entry.name());
         budget.count_entry(&raw_name)?;
         let Some(rel) = sanitize_entry_name(&raw_name)? else {
             continue;
@@ -590,6 +603,14 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn zip_names_in_korean_code_page_are_decoded() {
+        let (cp949, _, _) = encoding_rs::EUC_KR.encode("고양이/치즈.jpg");
+        assert_eq!(zip_entry_name(&cp949, "mojibake"), "고양이/치즈.jpg");
+        assert_eq!(zip_entry_name("나비.jpg".as_bytes(), "x"), "나비.jpg");
+        assert_eq!(zip_entry_name(&[0x80, 0xFF, 0x41], "cp437"), "cp437");
     }
 
     #[test]

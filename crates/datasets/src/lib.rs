@@ -155,16 +155,7 @@ pub fn ingest(
             Ok(ingested)
         }
         Err(err) => {
-            if let Ok(entries) = std::fs::read_dir(work_dir) {
-                for entry in entries.flatten() {
-                    let path = entry.path();
-                    let _ = if path.is_dir() {
-                        std::fs::remove_dir_all(&path)
-                    } else {
-                        std::fs::remove_file(&path)
-                    };
-                }
-            }
+            archive::clean_dir(work_dir, false);
             Err(err)
         }
     }
