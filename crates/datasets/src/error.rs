@@ -1,7 +1,7 @@
 //! Errors of the crate: hostile or unreadable input that stops an ingest or an export.
 //!
 //! Recoverable problems (a corrupt image, a box with an unknown class, …) are not errors: they are
-//! collected as [`crate::Problem`]s and reported by [`crate::validate`].
+//! collected as [`crate::Problem`]s and reported by [`crate::validate()`].
 
 use std::path::PathBuf;
 

@@ -1,5 +1,5 @@
 //! Recoverable problems found while reading a dataset, kept language-neutral so they can be stored
-//! (as JSON) with the dataset and rendered later by [`crate::validate`] in the user's language.
+//! (as JSON) with the dataset and rendered later by [`crate::validate()`] in the user's language.
 
 use serde::{Deserialize, Serialize};
 
