@@ -354,3 +354,79 @@ fn small_cnn_learns_mnist() -> TestResult {
     assert!(test_accuracy >= 0.97, "held-out accuracy {test_accuracy}");
     Ok(())
 }
+
+/// torchvision parity: `ML_TORCHVISION_PARITY_DIR` holds `<model>.safetensors` (a torchvision
+/// `state_dict`) and `<model>_io.safetensors` (`input`, `logits` from torchvision in eval mode),
+/// e.g. made with torch 2.15 / torchvision 0.29. Our model loading those weights must give the same
+/// logits. Ignored by default (the files are ~150 MB and need torch to make).
+#[test]
+#[ignore = "needs torchvision-made files in ML_TORCHVISION_PARITY_DIR"]
+fn torchvision_weights_give_torchvision_logits() -> TestResult {
+    let Ok(dir) = std::env::var("ML_TORCHVISION_PARITY_DIR") else {
+        return Err("set ML_TORCHVISION_PARITY_DIR".into());
+    };
+    let dir = Path::new(&dir);
+    let device = DeviceSpec::Cpu.device()?;
+    for arch in [Architecture::Resnet18, Architecture::Resnet50] {
+        let name = arch.name();
+        let (model, report) = ml::models::weights::load_safetensors(
+            Classifier::new(arch, 1000, &device),
+            &dir.join(format!("{name}.safetensors")),
+        )?;
+        assert!(
+            report.replaced_head.is_empty() && report.unused.is_empty(),
+            "{report:?}"
+        );
+        let io = std::fs::read(dir.join(format!("{name}_io.safetensors")))?;
+        let io = safetensors::SafeTensors::deserialize(&io)?;
+        let read = |key: &str| -> Result<(Vec<usize>, Vec<f32>), Box<dyn std::error::Error>> {
+            let view = io.tensor(key)?;
+            let values = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            Ok((view.shape().to_vec(), values))
+        };
+        let (shape, input) = read("input")?;
+        let (_, expected) = read("logits")?;
+        let x = burn::tensor::Tensor::<4>::from_data(
+            burn::tensor::TensorData::new(input, shape),
+            &device,
+        );
+        for folded in [false, true] {
+            let model = if folded {
+                model.clone().fold_batchnorm()
+            } else {
+                model.clone()
+            };
+            let logits = model
+                .forward(x.clone())
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| format!("{e:?}"))?;
+            let max_diff = logits
+                .iter()
+                .zip(&expected)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            println!(
+                "{name} (folded: {folded}): max |logit difference| vs torchvision = {max_diff:e}"
+            );
+            assert!(max_diff < 1e-3, "{name}: {max_diff}");
+        }
+        // Our export goes back to PyTorch (checked there with `load_state_dict(strict=True)`).
+        ml::models::weights::save_safetensors(
+            &model,
+            &dir.join(format!("{name}_exported.safetensors")),
+            Default::default(),
+        )?;
+        // Fine-tuning on 7 classes keeps the backbone and replaces the head.
+        let (_, report) = ml::models::weights::load_safetensors(
+            Classifier::new(arch, 7, &device),
+            &dir.join(format!("{name}.safetensors")),
+        )?;
+        assert_eq!(report.replaced_head, vec!["fc.weight", "fc.bias"]);
+    }
+    Ok(())
+}
