@@ -4,7 +4,9 @@
 //! [`auth::Principal`] so that each query is scoped to the caller.
 
 pub mod auth;
+pub mod datasets;
 mod error;
+pub mod jobs;
 pub mod projects;
 pub mod ratelimit;
 pub mod settings;

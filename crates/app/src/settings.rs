@@ -22,6 +22,10 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Rate limiting.
     pub rate_limit: RateLimitSettings,
+    /// Job workers.
+    pub worker: WorkerSettings,
+    /// Dataset uploads.
+    pub datasets: DatasetSettings,
     /// Internal service API.
     pub internal: InternalSettings,
     /// Logging.
@@ -95,6 +99,36 @@ pub struct RateLimitSettings {
     pub redis_url: String,
     /// Prefix of every counter key (several deployments can share one Redis).
     pub namespace: String,
+}
+
+/// Job worker settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerSettings {
+    /// Run a worker inside `vision serve`.
+    pub enabled: bool,
+    /// Lease length of a claimed job.
+    pub lease_secs: u64,
+    /// Pause between polls of an empty queue.
+    pub poll_millis: u64,
+}
+
+/// Dataset upload and unpacking limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatasetSettings {
+    /// Largest archive accepted, in bytes.
+    pub max_upload_bytes: u64,
+    /// Most entries in an archive.
+    pub max_entries: u64,
+    /// Most bytes once unpacked.
+    pub max_uncompressed_bytes: u64,
+    /// Largest single entry once unpacked.
+    pub max_entry_bytes: u64,
+    /// Largest unpacked/packed ratio of an entry.
+    pub max_compression_ratio: f64,
+    /// Largest image, in pixels.
+    pub max_image_pixels: u64,
+    /// Seed of generated splits.
+    pub split_seed: u64,
 }
 
 /// Internal API settings.

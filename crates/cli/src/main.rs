@@ -24,6 +24,8 @@ struct Cli {
 enum Command {
     /// Start the platform (API server).
     Serve(commands::serve::ServeArgs),
+    /// Run background jobs (dataset ingest, training, …) against the configured database.
+    Worker,
     /// Apply database migrations and exit.
     Migrate,
     /// Write the OpenAPI document.
@@ -33,6 +35,8 @@ enum Command {
     /// Manage users (works while the server runs).
     #[command(subcommand)]
     User(commands::user::UserCommand),
+    /// Segment an image with SAM3 by text prompt (weights from a local directory).
+    Segment(commands::segment::SegmentArgs),
     /// Measure the platform.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
@@ -49,10 +53,14 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => commands::serve::run(settings, args).await,
+            Command::Worker => commands::worker::run(settings).await,
             Command::Migrate => commands::migrate::run(settings).await,
             Command::Openapi(args) => commands::openapi::run(&args),
             Command::Config => commands::config::run(&settings),
             Command::User(command) => commands::user::run(settings, command).await,
+            Command::Segment(args) => {
+                tokio::task::spawn_blocking(move || commands::segment::run(args)).await?
+            }
             Command::Bench(command) => commands::bench::run(settings, command).await,
         }
     })

@@ -73,7 +73,9 @@ impl DatasetStatus {
 
     /// Parses the stored name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Processing, Self::Ready, Self::Failed].into_iter().find(|v| v.as_str() == s)
+        [Self::Processing, Self::Ready, Self::Failed]
+            .into_iter()
+            .find(|v| v.as_str() == s)
     }
 }
 
@@ -139,9 +141,15 @@ impl JobStatus {
 
     /// Parses the stored name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Queued, Self::Running, Self::Succeeded, Self::Failed, Self::Cancelled]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+        [
+            Self::Queued,
+            Self::Running,
+            Self::Succeeded,
+            Self::Failed,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
     }
 }
 

@@ -41,6 +41,23 @@ pub fn router(app: App) -> Result<Router, prometheus::Error> {
             get(routes::projects::list).post(routes::projects::create),
         )
         .route(
+            "/datasets/upload",
+            post(routes::datasets::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/datasets", get(routes::datasets::list))
+        .route(
+            "/datasets/{dataset_id}",
+            get(routes::datasets::get).delete(routes::datasets::delete),
+        )
+        .route(
+            "/datasets/{dataset_id}/validate",
+            post(routes::datasets::validate),
+        )
+        .route(
+            "/datasets/{dataset_id}/export",
+            get(routes::datasets::export),
+        )
+        .route(
             "/projects/{project_id}",
             get(routes::projects::get)
                 .patch(routes::projects::update)

@@ -21,12 +21,19 @@ use utoipa::{Modify, OpenApi};
         routes::projects::get,
         routes::projects::update,
         routes::projects::delete,
+        routes::datasets::upload,
+        routes::datasets::list,
+        routes::datasets::get,
+        routes::datasets::delete,
+        routes::datasets::validate,
+        routes::datasets::export,
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Tokens and accounts"),
         (name = "users", description = "The caller's profile"),
         (name = "projects", description = "Projects"),
+        (name = "datasets", description = "Dataset upload, statistics, validation, export"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

@@ -6,6 +6,8 @@
 //! is set, an S3 bucket when `VISION_TEST_S3_ENDPOINT` is set; SQLite, memory and the local
 //! filesystem otherwise.
 
+pub mod data;
+
 use app::{App, Settings};
 use chrono::{DateTime, Utc};
 use domain::{Plan, User};
@@ -65,6 +67,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.server.bind = "127.0.0.1:0".into();
     settings.auth.jwt_secret = TEST_JWT_SECRET.into();
     settings.log.level = "warn".into();
+    settings.worker.poll_millis = 50;
     if let Some(url) = store::testing::fresh_postgres_url().await {
         settings.database.url = url;
         settings.database.max_connections = 4;
@@ -90,9 +93,22 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .expect("server binds");
     let address = format!("http://{}", server.local_addr().expect("bound address"));
     let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(server.run_until(async {
-        let _ = rx.await;
-    }));
+    // Like `vision serve`: an in-process worker unless the test turned it off.
+    let worker = app
+        .settings
+        .worker
+        .enabled
+        .then(|| worker::spawn(app.clone()));
+    tokio::spawn(async move {
+        let _ = server
+            .run_until(async {
+                let _ = rx.await;
+            })
+            .await;
+        if let Some((stop, _)) = worker {
+            let _ = stop.send(true);
+        }
+    });
     TestApp {
         address,
         client: Client::new(),

@@ -4,5 +4,7 @@ pub mod bench;
 pub mod config;
 pub mod migrate;
 pub mod openapi;
+pub mod segment;
 pub mod serve;
 pub mod user;
+pub mod worker;

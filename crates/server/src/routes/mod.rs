@@ -1,6 +1,7 @@
 //! One module per resource; each handler extracts, calls one `app` function and maps the result.
 
 pub mod auth;
+pub mod datasets;
 pub mod health;
 pub mod projects;
 pub mod users;

@@ -83,7 +83,7 @@ pub async fn run(base: Settings, args: ApiBenchArgs) -> anyhow::Result<()> {
         "GET /api/v1/user/profile, {users} enterprise users, concurrency {}, {} s per phase, {} cores",
         args.concurrency,
         args.seconds,
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        super::cores()
     );
     println!(
         "{:<24} {:>9} {:>8} {:>7} {:>8} {:>8} {:>8} {:>8}",

@@ -1,0 +1,98 @@
+//! Small real dataset archives made on the fly, and the upload/poll steps a user would take.
+
+use crate::TestApp;
+use reqwest::multipart::{Form, Part};
+use serde_json::Value;
+use std::io::{Cursor, Write};
+use std::time::Duration;
+
+/// A YOLO zip of `n` 64×64 JPEGs in 4 classes with one box each and no splits.
+pub fn yolo_zip(n: usize) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("yolo.zip");
+    datasets::bench::write_bench_archive(&path, n).expect("archive");
+    std::fs::read(path).expect("read archive")
+}
+
+/// A PNG of one flat colour.
+pub fn png(width: u32, height: u32, rgb: [u8; 3]) -> Vec<u8> {
+    let image = image::RgbImage::from_pixel(width, height, image::Rgb(rgb));
+    let mut out = Cursor::new(Vec::new());
+    image
+        .write_to(&mut out, image::ImageFormat::Png)
+        .expect("png");
+    out.into_inner()
+}
+
+/// A zip with the given `(name, bytes)` entries, stored as given (names are not sanitised, so
+/// hostile archives can be built too).
+pub fn zip_of(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    for (name, bytes) in entries {
+        zip.start_file(*name, options).expect("entry");
+        zip.write_all(bytes).expect("write");
+    }
+    zip.finish().expect("finish").into_inner()
+}
+
+/// An ImageFolder zip: `per_class` distinctly coloured PNGs in a folder per class.
+pub fn imagefolder_zip(classes: &[&str], per_class: usize) -> Vec<u8> {
+    let mut entries = Vec::new();
+    for (c, class) in classes.iter().enumerate() {
+        for i in 0..per_class {
+            let shade = u8::try_from((i * 7 + c * 40) % 256).unwrap_or(0);
+            let rgb = [shade, u8::try_from(c * 60 % 256).unwrap_or(0), 255 - shade];
+            entries.push((format!("{class}/{i:03}.png"), png(16 + c as u32, 16, rgb)));
+        }
+    }
+    let borrowed: Vec<(&str, Vec<u8>)> = entries
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.clone()))
+        .collect();
+    zip_of(&borrowed)
+}
+
+impl TestApp {
+    /// `POST /datasets/upload` with `bytes` as the file.
+    pub async fn upload_dataset(
+        &self,
+        token: &str,
+        bytes: Vec<u8>,
+        name: &str,
+        format: &str,
+    ) -> reqwest::Response {
+        let form = Form::new()
+            .part(
+                "file",
+                Part::bytes(bytes)
+                    .file_name("data.zip")
+                    .mime_str("application/zip")
+                    .expect("mime"),
+            )
+            .text("name", name.to_owned())
+            .text("format", format.to_owned());
+        self.authed(reqwest::Method::POST, "/api/v1/datasets/upload", token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload sent")
+    }
+
+    /// Polls `GET /datasets/{id}` until it is no longer `processing` (at most 60 s).
+    pub async fn wait_for_dataset(&self, token: &str, id: &str) -> Value {
+        for _ in 0..600 {
+            let body: Value = self
+                .get(&format!("/api/v1/datasets/{id}"), token)
+                .await
+                .json()
+                .await
+                .expect("json");
+            if body["status"] != "processing" {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("dataset {id} still processing after 60 s");
+    }
+}
