@@ -35,6 +35,8 @@ enum Command {
     /// Manage users (works while the server runs).
     #[command(subcommand)]
     User(commands::user::UserCommand),
+    /// Train a classifier locally with a progress line.
+    Train(commands::train::TrainArgs),
     /// Segment an image with SAM3 by text prompt (weights from a local directory).
     Segment(commands::segment::SegmentArgs),
     /// Measure the platform.
@@ -58,6 +60,9 @@ fn main() -> anyhow::Result<()> {
             Command::Openapi(args) => commands::openapi::run(&args),
             Command::Config => commands::config::run(&settings),
             Command::User(command) => commands::user::run(settings, command).await,
+            Command::Train(args) => {
+                tokio::task::spawn_blocking(move || commands::train::run(args)).await?
+            }
             Command::Segment(args) => {
                 tokio::task::spawn_blocking(move || commands::segment::run(args)).await?
             }

@@ -6,5 +6,6 @@ pub mod migrate;
 pub mod openapi;
 pub mod segment;
 pub mod serve;
+pub mod train;
 pub mod user;
 pub mod worker;

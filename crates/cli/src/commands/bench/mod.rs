@@ -1,6 +1,8 @@
 //! `vision bench …`: measurements printed beside their targets or references.
 
 mod api;
+mod ingest;
+mod models;
 mod reference;
 mod sam3;
 
@@ -11,6 +13,12 @@ use app::Settings;
 pub enum BenchCommand {
     /// Requests/s and latency percentiles of `GET /user/profile` on loopback.
     Api(api::ApiBenchArgs),
+    /// ResNet-18 training throughput (batch 16 × 64²) beside PyTorch.
+    Train(models::ModelBenchArgs),
+    /// ResNet-18 inference throughput (batch 8 × 224²) beside PyTorch.
+    Infer(models::ModelBenchArgs),
+    /// Dataset ingest of a generated archive of small JPEGs.
+    Datasets(ingest::IngestBenchArgs),
     /// One full-size SAM3 forward (and a second prompt) beside PyTorch.
     Sam3(sam3::Sam3BenchArgs),
 }
@@ -24,6 +32,18 @@ fn cores() -> usize {
 pub async fn run(settings: Settings, command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Api(args) => api::run(settings, args).await,
-        BenchCommand::Sam3(args) => tokio::task::spawn_blocking(move || sam3::run(&args)).await?,
+        BenchCommand::Train(args) => {
+            blocking(move || models::run(models::Case::Train, &args)).await
+        }
+        BenchCommand::Infer(args) => {
+            blocking(move || models::run(models::Case::Infer, &args)).await
+        }
+        BenchCommand::Datasets(args) => blocking(move || ingest::run(&args)).await,
+        BenchCommand::Sam3(args) => blocking(move || sam3::run(&args)).await,
     }
+}
+
+/// Runs CPU-bound work off the async runtime's threads.
+async fn blocking(f: impl FnOnce() -> anyhow::Result<()> + Send + 'static) -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(f).await?
 }
