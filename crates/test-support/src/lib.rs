@@ -55,6 +55,11 @@ pub struct TestUser {
     pub refresh_token: String,
 }
 
+fn fresh_credentials() -> (String, String) {
+    let email = format!("{}@example.com", domain::IdKind::User.new_id());
+    (email, "correct horse battery".to_owned())
+}
+
 /// Starts a server with default test settings.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
@@ -151,8 +156,7 @@ impl TestApp {
 
     /// Registers through the API and logs in; panics on failure.
     pub async fn new_user(&self) -> TestUser {
-        let email = format!("{}@example.com", domain::IdKind::User.new_id());
-        let password = "correct horse battery".to_owned();
+        let (email, password) = fresh_credentials();
         let response = self
             .post_json(
                 "/api/v1/auth/register",
@@ -167,23 +171,12 @@ impl TestApp {
         );
         let body: Value = response.json().await.expect("json");
         let user_id = body["user_id"].as_str().expect("user_id").to_owned();
-        let tokens = self.login(&email, &password).await;
-        TestUser {
-            user_id,
-            email,
-            password,
-            access_token: tokens["access_token"].as_str().expect("access").to_owned(),
-            refresh_token: tokens["refresh_token"]
-                .as_str()
-                .expect("refresh")
-                .to_owned(),
-        }
+        self.logged_in(user_id, email, password).await
     }
 
     /// A user on `plan`, created through the operator path (like `vision user create`).
     pub async fn new_user_with_plan(&self, plan: Plan) -> TestUser {
-        let email = format!("{}@example.com", domain::IdKind::User.new_id());
-        let password = "correct horse battery".to_owned();
+        let (email, password) = fresh_credentials();
         let account = app::auth::NewAccount {
             email: email.clone(),
             password: password.clone(),
@@ -193,16 +186,18 @@ impl TestApp {
         let user = app::auth::create_account(&self.app, account)
             .await
             .expect("account");
+        self.logged_in(user.id, email, password).await
+    }
+
+    async fn logged_in(&self, user_id: String, email: String, password: String) -> TestUser {
         let tokens = self.login(&email, &password).await;
+        let token = |key: &str| tokens[key].as_str().expect("token").to_owned();
         TestUser {
-            user_id: user.id,
+            user_id,
+            access_token: token("access_token"),
+            refresh_token: token("refresh_token"),
             email,
             password,
-            access_token: tokens["access_token"].as_str().expect("access").to_owned(),
-            refresh_token: tokens["refresh_token"]
-                .as_str()
-                .expect("refresh")
-                .to_owned(),
         }
     }
 

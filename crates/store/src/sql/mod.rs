@@ -1,8 +1,8 @@
 //! The SQL implementation of the repository traits, on SQLite or PostgreSQL.
 //!
 //! One implementation serves both backends through sqlx's `Any` driver: queries use `$n`
-//! placeholders and portable SQL, ids are TEXT and timestamps BIGINT milliseconds. Each backend
-//! has its own migrations folder so dialect-specific DDL can diverge when it must.
+//! placeholders and portable SQL, ids are TEXT and timestamps BIGINT milliseconds. The
+//! migrations are written in SQL both backends accept, so one folder serves both.
 
 mod datasets;
 mod jobs;
@@ -78,20 +78,9 @@ impl SqlStore {
         Ok(Self { pool, dialect })
     }
 
-    /// Applies pending migrations of this backend.
+    /// Applies pending migrations (one portable set serves both backends).
     pub async fn migrate(&self) -> StoreResult<()> {
-        match self.dialect {
-            Dialect::Sqlite => {
-                sqlx::migrate!("./migrations/sqlite")
-                    .run(&self.pool)
-                    .await?
-            }
-            Dialect::Postgres => {
-                sqlx::migrate!("./migrations/postgres")
-                    .run(&self.pool)
-                    .await?
-            }
-        }
+        sqlx::migrate!("./migrations").run(&self.pool).await?;
         Ok(())
     }
 
