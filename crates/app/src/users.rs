@@ -24,12 +24,16 @@ pub async fn profile(app: &App, principal: &Principal) -> AppResult<ProfileRespo
         plan: user.plan.to_string(),
         created_at: rfc3339(user.created_at),
         usage: UsageResponse {
-            gpu_hours_used: round2(usage.compute_seconds / 3600.0),
+            gpu_hours_used: round4(usage.compute_seconds / 3600.0),
             gpu_hours_limit: limits.compute_hours,
             storage_gb_used: round2(usage.storage_bytes.max(0) as f64 / BYTES_PER_GB),
             storage_gb_limit: limits.storage_gb,
         },
     })
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
 }
 
 fn round2(x: f64) -> f64 {

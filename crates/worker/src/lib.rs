@@ -144,11 +144,17 @@ async fn process(
         config,
         control.clone(),
     ));
+    let started = std::time::Instant::now();
     let result = tokio::select! {
         result = handler.run(app, &job, &control) => Some(result),
         _ = wait_for_shutdown(shutdown) => None,
     };
     heartbeat.abort();
+    // Every attempt's compute time is the user's usage, whatever its outcome or device.
+    let seconds = started.elapsed().as_secs_f64();
+    if let Err(e) = app.store.add_usage(&job.user_id, seconds, 0).await {
+        tracing::error!(error = %e, "cannot record compute usage");
+    }
     match result {
         Some(Ok(())) => record(app, &job, owner, JobOutcome::Succeeded).await,
         Some(Err(_)) if control.should_stop() => {
