@@ -5,42 +5,13 @@ use burn::tensor::{Device, Tensor};
 
 use super::config::StackConfig;
 use super::error::Result;
-use super::layers::{Attention, FeedForward, LN_EPS, LayerNorm, key_padding_bias};
+use super::layers::{PreNormLayer, key_padding_bias};
 use super::weights::WeightStore;
-
-#[derive(Debug, Clone)]
-struct FusionLayer {
-    norm1: LayerNorm,
-    self_attn: Attention,
-    norm2: LayerNorm,
-    cross_attn: Attention,
-    norm3: LayerNorm,
-    mlp: FeedForward,
-}
-
-impl FusionLayer {
-    fn forward(
-        &self,
-        x: Tensor<3>,
-        pos: Tensor<3>,
-        prompt: Tensor<3>,
-        bias: Tensor<4>,
-    ) -> Tensor<3> {
-        let h = self.norm1.forward(x.clone());
-        let hp = h.clone() + pos;
-        let x = x + self.self_attn.forward(hp.clone(), hp, h, None);
-        let h = self.norm2.forward(x.clone());
-        let x = x + self
-            .cross_attn
-            .forward(h, prompt.clone(), prompt, Some(bias));
-        x.clone() + self.mlp.forward(self.norm3.forward(x))
-    }
-}
 
 /// The fusion encoder.
 #[derive(Debug, Clone)]
 pub struct FusionEncoder {
-    layers: Vec<FusionLayer>,
+    layers: Vec<PreNormLayer>,
     device: Device,
 }
 
@@ -52,36 +23,7 @@ impl FusionEncoder {
         let layers = (0..cfg.num_layers)
             .map(|i| {
                 let p = format!("detr_encoder.layers.{i}");
-                let ln = |n: &str| LayerNorm::load(ws, &format!("{p}.{n}"), c, LN_EPS, device);
-                Ok(FusionLayer {
-                    norm1: ln("layer_norm1")?,
-                    self_attn: Attention::load(
-                        ws,
-                        &format!("{p}.self_attn"),
-                        "o_proj",
-                        c,
-                        heads,
-                        device,
-                    )?,
-                    norm2: ln("layer_norm2")?,
-                    cross_attn: Attention::load(
-                        ws,
-                        &format!("{p}.cross_attn"),
-                        "o_proj",
-                        c,
-                        heads,
-                        device,
-                    )?,
-                    norm3: ln("layer_norm3")?,
-                    mlp: FeedForward::load(
-                        ws,
-                        &format!("{p}.mlp"),
-                        c,
-                        cfg.intermediate_size,
-                        false,
-                        device,
-                    )?,
-                })
+                PreNormLayer::load(ws, &p, c, heads, cfg.intermediate_size, device)
             })
             .collect::<Result<_>>()?;
         Ok(Self {
@@ -103,7 +45,13 @@ impl FusionEncoder {
         let mut x = image;
         let mut outs = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
-            x = layer.forward(x, pos.clone(), prompt.clone(), bias.clone());
+            x = layer.forward(
+                x,
+                Some(pos.clone()),
+                prompt.clone(),
+                prompt.clone(),
+                Some(bias.clone()),
+            );
             outs.push(x.clone());
         }
         outs

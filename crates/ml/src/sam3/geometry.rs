@@ -9,7 +9,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::config::StackConfig;
 use super::error::{Result, Sam3Error};
-use super::layers::{Attention, FeedForward, LN_EPS, LayerNorm, Linear};
+use super::layers::{LN_EPS, LayerNorm, Linear, PreNormLayer};
 use super::neck::sine_features;
 use super::weights::WeightStore;
 
@@ -105,16 +105,6 @@ pub fn roi_align_weights(boxes: &[[f32; 4]], h: usize, w: usize, r: usize) -> Ve
     m
 }
 
-#[derive(Debug, Clone)]
-struct GeometryLayer {
-    norm1: LayerNorm,
-    self_attn: Attention,
-    norm2: LayerNorm,
-    cross_attn: Attention,
-    norm3: LayerNorm,
-    mlp: FeedForward,
-}
-
 /// Intermediate results of the geometry encoder (for the parity tests).
 #[derive(Debug, Clone)]
 pub struct GeometryTrace {
@@ -144,7 +134,7 @@ pub struct GeometryEncoder {
     vision_norm: LayerNorm,
     final_proj: Linear,
     prompt_norm: LayerNorm,
-    layers: Vec<GeometryLayer>,
+    layers: Vec<PreNormLayer>,
     output_norm: LayerNorm,
     roi: usize,
     dim: usize,
@@ -160,37 +150,14 @@ impl GeometryEncoder {
         let layers = (0..cfg.num_layers)
             .map(|i| {
                 let p = format!("{PREFIX}.layers.{i}");
-                let ln = |n: &str| LayerNorm::load(ws, &format!("{p}.{n}"), c, LN_EPS, device);
-                let heads = cfg.num_attention_heads;
-                Ok(GeometryLayer {
-                    norm1: ln("layer_norm1")?,
-                    self_attn: Attention::load(
-                        ws,
-                        &format!("{p}.self_attn"),
-                        "o_proj",
-                        c,
-                        heads,
-                        device,
-                    )?,
-                    norm2: ln("layer_norm2")?,
-                    cross_attn: Attention::load(
-                        ws,
-                        &format!("{p}.cross_attn"),
-                        "o_proj",
-                        c,
-                        heads,
-                        device,
-                    )?,
-                    norm3: ln("layer_norm3")?,
-                    mlp: FeedForward::load(
-                        ws,
-                        &format!("{p}.mlp"),
-                        c,
-                        cfg.intermediate_size,
-                        false,
-                        device,
-                    )?,
-                })
+                PreNormLayer::load(
+                    ws,
+                    &p,
+                    c,
+                    cfg.num_attention_heads,
+                    cfg.intermediate_size,
+                    device,
+                )
             })
             .collect::<Result<_>>()?;
         Ok(Self {
@@ -321,13 +288,7 @@ impl GeometryEncoder {
         trace.prompt_embeds = x.clone();
         let key = flat.clone() + pos_flat;
         for layer in &self.layers {
-            let hdn = layer.norm1.forward(x.clone());
-            x = x + layer.self_attn.forward(hdn.clone(), hdn.clone(), hdn, None);
-            let hdn = layer.norm2.forward(x.clone());
-            x = x + layer
-                .cross_attn
-                .forward(hdn, key.clone(), flat.clone(), None);
-            x = x.clone() + layer.mlp.forward(layer.norm3.forward(x));
+            x = layer.forward(x, None, key.clone(), flat.clone(), None);
             trace.layers.push(x.clone());
         }
         let out = self.output_norm.forward(x);

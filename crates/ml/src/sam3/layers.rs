@@ -413,3 +413,67 @@ pub fn to_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
         .try_to_vec::<f32>()
         .map_err(|e| super::error::Sam3Error::Readback(format!("{e:?}")))
 }
+
+/// A pre-norm transformer layer of the fusion and geometry encoders: self-attention (queries and
+/// keys optionally offset by a position encoding), cross-attention to a memory, ReLU feed-forward,
+/// each with a residual.
+#[derive(Debug, Clone)]
+pub struct PreNormLayer {
+    norm1: LayerNorm,
+    self_attn: Attention,
+    norm2: LayerNorm,
+    cross_attn: Attention,
+    norm3: LayerNorm,
+    mlp: FeedForward,
+}
+
+impl PreNormLayer {
+    /// Loads `{prefix}.{layer_norm1,self_attn,layer_norm2,cross_attn,layer_norm3,mlp}`.
+    pub fn load(
+        ws: &WeightStore,
+        prefix: &str,
+        dim: usize,
+        heads: usize,
+        intermediate: usize,
+        device: &Device,
+    ) -> Result<Self> {
+        let ln = |n: &str| LayerNorm::load(ws, &format!("{prefix}.{n}"), dim, LN_EPS, device);
+        let attention =
+            |n: &str| Attention::load(ws, &format!("{prefix}.{n}"), "o_proj", dim, heads, device);
+        Ok(Self {
+            norm1: ln("layer_norm1")?,
+            self_attn: attention("self_attn")?,
+            norm2: ln("layer_norm2")?,
+            cross_attn: attention("cross_attn")?,
+            norm3: ln("layer_norm3")?,
+            mlp: FeedForward::load(
+                ws,
+                &format!("{prefix}.mlp"),
+                dim,
+                intermediate,
+                false,
+                device,
+            )?,
+        })
+    }
+
+    /// One layer over `x` `[B, L, C]` attending to `memory_key`/`memory_value` `[B, M, C]`.
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        pos: Option<Tensor<3>>,
+        memory_key: Tensor<3>,
+        memory_value: Tensor<3>,
+        bias: Option<Tensor<4>>,
+    ) -> Tensor<3> {
+        let h = self.norm1.forward(x.clone());
+        let q = match pos {
+            Some(pos) => h.clone() + pos,
+            None => h.clone(),
+        };
+        let x = x + self.self_attn.forward(q.clone(), q, h, None);
+        let h = self.norm2.forward(x.clone());
+        let x = x + self.cross_attn.forward(h, memory_key, memory_value, bias);
+        x.clone() + self.mlp.forward(self.norm3.forward(x))
+    }
+}
