@@ -301,24 +301,6 @@ mod tests {
     use super::*;
     use crate::sam3::testutil::*;
 
-    /// Box prompts of a case (padding boxes dropped).
-    pub(crate) fn case_boxes(case: &Case) -> Vec<BoxPrompt> {
-        let (coords, _) = case.inputs.f32_vec("input_boxes").unwrap();
-        let labels = ints(&case.inputs, "input_boxes_labels");
-        coords
-            .chunks(4)
-            .zip(labels)
-            .filter(|(_, l)| *l != -10)
-            .map(|(b, l)| BoxPrompt {
-                cx: b[0],
-                cy: b[1],
-                w: b[2],
-                h: b[3],
-                positive: l == 1,
-            })
-            .collect()
-    }
-
     #[test]
     fn roi_align_of_constant_map_is_constant() {
         // Inside the map every bin averages bilinear weights that sum to one.

@@ -276,26 +276,6 @@ pub(crate) mod tests {
         Sam3Model::from_store(tiny_config(), &tiny_store(), &dev()).unwrap()
     }
 
-    pub(crate) fn case_boxes(case: &Case) -> Vec<BoxPrompt> {
-        if !case.inputs.contains("input_boxes") {
-            return Vec::new();
-        }
-        let (coords, _) = case.inputs.f32_vec("input_boxes").unwrap();
-        let labels = ints(&case.inputs, "input_boxes_labels");
-        coords
-            .chunks(4)
-            .zip(labels)
-            .filter(|(_, l)| *l != -10)
-            .map(|(b, l)| BoxPrompt {
-                cx: b[0],
-                cy: b[1],
-                w: b[2],
-                h: b[3],
-                positive: l == 1,
-            })
-            .collect()
-    }
-
     pub(crate) fn run_case(model: &Sam3Model, name: &str) -> (Case, Sam3Output) {
         let case = case(name);
         let mode = if name == "text" {

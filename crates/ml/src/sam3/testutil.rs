@@ -74,3 +74,24 @@ pub fn tiny_store() -> WeightStore {
 pub fn tiny_config() -> super::config::Sam3Config {
     super::config::Sam3Config::from_file(&fixture_dir().join("config.json")).unwrap()
 }
+
+/// Box prompts of a case (padding boxes dropped; none when the case has no boxes).
+pub fn case_boxes(case: &Case) -> Vec<super::geometry::BoxPrompt> {
+    if !case.inputs.contains("input_boxes") {
+        return Vec::new();
+    }
+    let (coords, _) = case.inputs.f32_vec("input_boxes").unwrap();
+    let labels = ints(&case.inputs, "input_boxes_labels");
+    coords
+        .chunks(4)
+        .zip(labels)
+        .filter(|(_, l)| *l != -10)
+        .map(|(b, l)| super::geometry::BoxPrompt {
+            cx: b[0],
+            cy: b[1],
+            w: b[2],
+            h: b[3],
+            positive: l == 1,
+        })
+        .collect()
+}
