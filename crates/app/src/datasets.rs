@@ -214,6 +214,7 @@ async fn register(
         subject_id: &archive.dataset_id,
         payload: "{}",
         max_attempts: 3,
+        max_concurrent: None,
         now,
     };
     let dataset = app.store.insert_dataset_with_job(dataset, job).await?;

@@ -3,11 +3,11 @@
 
 use crate::StoreError;
 use crate::traits::{
-    DatasetOutcome, JobOutcome, NewDataset, NewJob, NewProject, Page, ProjectChanges, RefreshUse,
-    Store,
+    CancelOutcome, DatasetOutcome, JobOutcome, NewDataset, NewJob, NewProject, NewWorkflow, Page,
+    ProjectChanges, RefreshUse, Store, WorkflowEnd, WorkflowProgress, WorkflowQuery,
 };
-use chrono::{Duration, Utc};
-use domain::{DatasetStatus, IdKind, JobStatus, Plan, User};
+use chrono::{DateTime, Duration, Utc};
+use domain::{DatasetStatus, IdKind, JobStatus, LogLine, MetricPoint, Plan, User, WorkflowStatus};
 
 macro_rules! ensure {
     ($cond:expr, $($msg:tt)+) => {
@@ -39,6 +39,8 @@ pub async fn run(store: &dyn Store) -> Result<(), String> {
     refresh_tokens(store).await?;
     projects(store).await?;
     datasets_and_jobs(store).await?;
+    workflows(store).await?;
+    workflow_history(store).await?;
     Ok(())
 }
 
@@ -274,6 +276,7 @@ fn new_job<'a>(
         subject_id,
         payload: "{}",
         max_attempts: 2,
+        max_concurrent: None,
         now,
     }
 }
@@ -459,5 +462,292 @@ async fn datasets_and_jobs(store: &dyn Store) -> Result<(), String> {
         store.job_for_subject("ds_c").await.map_err(err)?.is_none(),
         "its jobs are gone"
     );
+    Ok(())
+}
+
+/// Submits workflow `wf_{name}` of `user_id` with a training job capped at `cap` per user.
+async fn submit(
+    store: &dyn Store,
+    user_id: &str,
+    name: &str,
+    cap: i64,
+    now: DateTime<Utc>,
+) -> Result<(), String> {
+    let id = format!("wf_{name}");
+    let job_id = format!("job_{name}");
+    let workflow = NewWorkflow {
+        id: &id,
+        user_id,
+        project_id: None,
+        name,
+        description: "",
+        task_type: "classification",
+        model: "small_cnn",
+        dataset_id: "ds_x",
+        config: "{}",
+        total_epochs: 3,
+        estimated_seconds: 60.0,
+        now,
+    };
+    let job = NewJob {
+        id: &job_id,
+        kind: "training",
+        user_id,
+        subject_id: &id,
+        payload: "{}",
+        max_attempts: 3,
+        max_concurrent: Some(cap),
+        now,
+    };
+    let stored = store
+        .insert_workflow_with_job(workflow, job)
+        .await
+        .map_err(err)?;
+    ensure!(
+        stored.status == WorkflowStatus::Pending && stored.total_epochs == 3,
+        "new workflow: {stored:?}"
+    );
+    Ok(())
+}
+
+async fn workflows(store: &dyn Store) -> Result<(), String> {
+    let gina = user("gina@example.com");
+    let hank = user("hank@example.com");
+    store.insert_user(&gina).await.map_err(err)?;
+    store.insert_user(&hank).await.map_err(err)?;
+    let now = Utc::now();
+    // Gina queues three (cap 1), then Hank one (cap 1).
+    for (i, name) in ["g1", "g2", "g3"].iter().enumerate() {
+        submit(
+            store,
+            &gina.id,
+            name,
+            1,
+            now + Duration::milliseconds(i as i64),
+        )
+        .await?;
+    }
+    submit(store, &hank.id, "h1", 1, now + Duration::milliseconds(10)).await?;
+    let position = store.queue_position("wf_h1").await.map_err(err)?;
+    ensure!(position == Some(4), "queue position {position:?}");
+
+    let lease = now + Duration::seconds(30);
+    let claim = |owner: &'static str| store.claim("training", owner, now, lease);
+    let first = claim("w1").await.map_err(err)?.ok_or("no first claim")?;
+    ensure!(first.subject_id == "wf_g1", "oldest first: {first:?}");
+    // Gina is at her cap: Hank's job goes next although it is younger.
+    let second = claim("w2").await.map_err(err)?.ok_or("no second claim")?;
+    ensure!(
+        second.subject_id == "wf_h1",
+        "cap and fair share: {second:?}"
+    );
+    ensure!(
+        claim("w3").await.map_err(err)?.is_none(),
+        "every user at the cap: nothing claimable"
+    );
+    ensure!(
+        store.queue_position("wf_g2").await.map_err(err)? == Some(1),
+        "g2 first in line"
+    );
+    ensure!(
+        store.start_workflow("wf_g1", now).await.map_err(err)?,
+        "start"
+    );
+
+    let page = Page { page: 1, limit: 10 };
+    let (training, total) = store
+        .list_workflows(
+            &gina.id,
+            WorkflowQuery {
+                status: Some(WorkflowStatus::Training),
+                page,
+                newest_first: true,
+            },
+        )
+        .await
+        .map_err(err)?;
+    ensure!(
+        total == 1 && training[0].id == "wf_g1" && training[0].started_at.is_some(),
+        "status filter: {training:?}"
+    );
+    let (oldest, total) = store
+        .list_workflows(
+            &gina.id,
+            WorkflowQuery {
+                status: None,
+                page: Page { page: 1, limit: 2 },
+                newest_first: false,
+            },
+        )
+        .await
+        .map_err(err)?;
+    ensure!(
+        total == 3 && oldest.len() == 2 && oldest[0].id == "wf_g1",
+        "oldest first listing: {oldest:?}"
+    );
+    ensure!(
+        store
+            .get_workflow(&hank.id, "wf_g1")
+            .await
+            .map_err(err)?
+            .is_none(),
+        "scoped get"
+    );
+
+    store
+        .update_workflow_progress(
+            "wf_g1",
+            WorkflowProgress {
+                current_epoch: 1,
+                step: 5,
+                total_steps: 15,
+                metrics: Some(r#"{"loss":1.0}"#),
+                resources: Some(r#"{"device":"cpu"}"#),
+                estimated_seconds: Some(30.0),
+            },
+            now,
+        )
+        .await
+        .map_err(err)?;
+    let g1 = store
+        .workflow_by_id("wf_g1")
+        .await
+        .map_err(err)?
+        .ok_or("g1")?;
+    ensure!(
+        g1.current_epoch == 1 && g1.step == 5 && g1.metrics.as_deref() == Some(r#"{"loss":1.0}"#),
+        "progress: {g1:?}"
+    );
+
+    // Cancelling the running one frees Gina's slot; its worker can no longer heartbeat.
+    let outcome = store
+        .cancel_workflow(&gina.id, "wf_g1", now)
+        .await
+        .map_err(err)?;
+    ensure!(
+        matches!(&outcome, CancelOutcome::Cancelled(w) if w.status == WorkflowStatus::Cancelled && w.cancelled_at.is_some()),
+        "cancel: {outcome:?}"
+    );
+    ensure!(
+        !store.heartbeat(&first.id, "w1", lease).await.map_err(err)?,
+        "cancelled job loses its lease"
+    );
+    ensure!(
+        !store
+            .finish_workflow("wf_g1", WorkflowEnd::Completed { exported_epoch: 1 }, now)
+            .await
+            .map_err(err)?,
+        "a cancelled workflow stays cancelled"
+    );
+    ensure!(
+        matches!(
+            store
+                .cancel_workflow(&gina.id, "wf_g1", now)
+                .await
+                .map_err(err)?,
+            CancelOutcome::Finished(_)
+        ),
+        "second cancel"
+    );
+    ensure!(
+        matches!(
+            store
+                .cancel_workflow(&hank.id, "wf_g2", now)
+                .await
+                .map_err(err)?,
+            CancelOutcome::NotFound
+        ),
+        "foreign cancel"
+    );
+    let third = claim("w3").await.map_err(err)?.ok_or("slot not freed")?;
+    ensure!(third.subject_id == "wf_g2", "next of gina: {third:?}");
+    ensure!(
+        store
+            .finish_workflow("wf_h1", WorkflowEnd::Failed("boom"), now)
+            .await
+            .map_err(err)?,
+        "finish"
+    );
+    let h1 = store
+        .get_workflow(&hank.id, "wf_h1")
+        .await
+        .map_err(err)?
+        .ok_or("h1")?;
+    ensure!(
+        h1.status == WorkflowStatus::Failed && h1.error.as_deref() == Some("boom"),
+        "failed: {h1:?}"
+    );
+    Ok(())
+}
+
+async fn workflow_history(store: &dyn Store) -> Result<(), String> {
+    let ivy = user("ivy@example.com");
+    store.insert_user(&ivy).await.map_err(err)?;
+    let now = Utc::now();
+    submit(store, &ivy.id, "i1", 5, now).await?;
+    for epoch in 1..=3 {
+        let point = MetricPoint {
+            timestamp: now + Duration::seconds(epoch),
+            epoch,
+            step: epoch * 10,
+            values: format!(r#"{{"loss":{}}}"#, 1.0 / epoch as f64),
+        };
+        store.add_metric("wf_i1", &point).await.map_err(err)?;
+    }
+    // A resumed run reports epoch 3 again: replaced, not duplicated.
+    let again = MetricPoint {
+        timestamp: now + Duration::seconds(9),
+        epoch: 3,
+        step: 30,
+        values: r#"{"loss":0.3}"#.into(),
+    };
+    store.add_metric("wf_i1", &again).await.map_err(err)?;
+    let all = store.metrics("wf_i1", None).await.map_err(err)?;
+    ensure!(
+        all.len() == 3 && all[2].values == r#"{"loss":0.3}"#,
+        "metrics: {all:?}"
+    );
+    let recent = store
+        .metrics("wf_i1", Some(now + Duration::seconds(2)))
+        .await
+        .map_err(err)?;
+    ensure!(
+        recent.len() == 2 && recent[0].epoch == 2,
+        "since: {recent:?}"
+    );
+
+    for i in 0..5 {
+        let line = LogLine {
+            timestamp: now,
+            level: "INFO".into(),
+            message: format!("line {i}"),
+        };
+        store.add_log("wf_i1", &line).await.map_err(err)?;
+    }
+    let (tail, total) = store.logs("wf_i1", 2).await.map_err(err)?;
+    ensure!(
+        total == 5 && tail.len() == 2 && tail[0].message == "line 3" && tail[1].message == "line 4",
+        "logs tail: {tail:?}"
+    );
+
+    ensure!(
+        store
+            .throughput("small_cnn", "cpu", 32)
+            .await
+            .map_err(err)?
+            .is_none(),
+        "no throughput yet"
+    );
+    for ips in [100.0, 200.0] {
+        store
+            .record_throughput("small_cnn", "cpu", 32, ips, now)
+            .await
+            .map_err(err)?;
+    }
+    let mean = store
+        .throughput("small_cnn", "cpu", 32)
+        .await
+        .map_err(err)?;
+    ensure!(mean == Some(150.0), "running mean: {mean:?}");
     Ok(())
 }

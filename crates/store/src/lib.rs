@@ -13,6 +13,7 @@ mod traits;
 pub use error::{StoreError, StoreResult};
 pub use sql::{Dialect, SqlStore, redact_url};
 pub use traits::{
-    DatasetOutcome, DatasetStore, JobOutcome, JobStore, NewDataset, NewJob, NewProject, Page,
-    ProjectChanges, ProjectStore, RefreshUse, Store, TokenStore, UserStore,
+    CancelOutcome, DatasetOutcome, DatasetStore, JobOutcome, JobStore, NewDataset, NewJob,
+    NewProject, NewWorkflow, Page, ProjectChanges, ProjectStore, RefreshUse, Store, TokenStore,
+    UserStore, WorkflowEnd, WorkflowProgress, WorkflowQuery, WorkflowStore,
 };

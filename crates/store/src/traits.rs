@@ -3,7 +3,7 @@
 use crate::error::StoreResult;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::{Dataset, Job, Project, Usage, User};
+use domain::{Dataset, Job, LogLine, MetricPoint, Project, Usage, User, Workflow, WorkflowStatus};
 
 /// Users and their usage counters.
 #[async_trait]
@@ -103,7 +103,9 @@ pub trait ProjectStore: Send + Sync {
 }
 
 /// Everything the platform stores in its database.
-pub trait Store: UserStore + TokenStore + ProjectStore + DatasetStore + JobStore {
+pub trait Store:
+    UserStore + TokenStore + ProjectStore + DatasetStore + JobStore + WorkflowStore
+{
     /// Name of the backend (`sqlite` or `postgres`), for logs and health output.
     fn backend(&self) -> &'static str;
 }
@@ -205,6 +207,9 @@ pub struct NewJob<'a> {
     pub payload: &'a str,
     /// Claims allowed before giving up.
     pub max_attempts: i64,
+    /// At most this many jobs of this kind of the same user run at once (`None`: no cap). The
+    /// cap holds across every worker.
+    pub max_concurrent: Option<i64>,
     /// Creation time.
     pub now: DateTime<Utc>,
 }
@@ -251,4 +256,160 @@ pub trait JobStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// The latest job about `subject_id`.
     async fn job_for_subject(&self, subject_id: &str) -> StoreResult<Option<Job>>;
+    /// 1-based position of the queued job about `subject_id` among queued jobs of its kind, in
+    /// claim order; `None` when it is not queued.
+    async fn queue_position(&self, subject_id: &str) -> StoreResult<Option<i64>>;
+}
+
+/// Fields of a new workflow.
+#[derive(Debug, Clone)]
+pub struct NewWorkflow<'a> {
+    /// `wf_…` id.
+    pub id: &'a str,
+    /// Owner.
+    pub user_id: &'a str,
+    /// Project (checked by the caller).
+    pub project_id: Option<&'a str>,
+    /// Display name.
+    pub name: &'a str,
+    /// Free text.
+    pub description: &'a str,
+    /// Task type.
+    pub task_type: &'a str,
+    /// Catalogue model id.
+    pub model: &'a str,
+    /// Dataset (checked by the caller).
+    pub dataset_id: &'a str,
+    /// Normalised training configuration (JSON).
+    pub config: &'a str,
+    /// Epochs of the run.
+    pub total_epochs: i64,
+    /// Estimated run time.
+    pub estimated_seconds: f64,
+    /// Submission time.
+    pub now: DateTime<Utc>,
+}
+
+/// Live progress written by the worker that trains a workflow.
+#[derive(Debug, Clone, Default)]
+pub struct WorkflowProgress<'a> {
+    /// Last finished epoch.
+    pub current_epoch: i64,
+    /// Steps done.
+    pub step: i64,
+    /// Steps of the run.
+    pub total_steps: i64,
+    /// Latest metrics (JSON object).
+    pub metrics: Option<&'a str>,
+    /// Compute used (JSON object).
+    pub resources: Option<&'a str>,
+    /// Refined run-time estimate.
+    pub estimated_seconds: Option<f64>,
+}
+
+/// How a workflow's training ended (worker side).
+#[derive(Debug, Clone, Copy)]
+pub enum WorkflowEnd<'a> {
+    /// The model is stored; the epoch its weights come from.
+    Completed {
+        /// Exported epoch.
+        exported_epoch: i64,
+    },
+    /// Training failed.
+    Failed(&'a str),
+}
+
+/// Result of a cancellation request.
+#[derive(Debug, Clone)]
+pub enum CancelOutcome {
+    /// Now cancelled (its job too).
+    Cancelled(Workflow),
+    /// Already completed, failed or cancelled: unchanged.
+    Finished(Workflow),
+    /// The owner has no such workflow.
+    NotFound,
+}
+
+/// Filters and order of a workflow listing.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkflowQuery {
+    /// Only this status.
+    pub status: Option<WorkflowStatus>,
+    /// Page.
+    pub page: Page,
+    /// Newest first (the default) or oldest first.
+    pub newest_first: bool,
+}
+
+/// Workflows, their metric history and logs; owner-scoped reads, worker-side writes by id.
+#[async_trait]
+pub trait WorkflowStore: Send + Sync {
+    /// Inserts a `pending` workflow together with its training job, atomically.
+    async fn insert_workflow_with_job(
+        &self,
+        workflow: NewWorkflow<'_>,
+        job: NewJob<'_>,
+    ) -> StoreResult<Workflow>;
+    /// One workflow of the owner.
+    async fn get_workflow(&self, user_id: &str, id: &str) -> StoreResult<Option<Workflow>>;
+    /// A workflow by id alone (workers).
+    async fn workflow_by_id(&self, id: &str) -> StoreResult<Option<Workflow>>;
+    /// The owner's workflows and the total count under the filter.
+    async fn list_workflows(
+        &self,
+        user_id: &str,
+        query: WorkflowQuery,
+    ) -> StoreResult<(Vec<Workflow>, i64)>;
+    /// Marks the workflow `training` (first start keeps its `started_at`) unless it was
+    /// cancelled meanwhile; `false` then.
+    async fn start_workflow(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// Records live progress of a training workflow.
+    async fn update_workflow_progress(
+        &self,
+        id: &str,
+        progress: WorkflowProgress<'_>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Ends a training workflow; `false` when it was cancelled meanwhile (left unchanged).
+    async fn finish_workflow(
+        &self,
+        id: &str,
+        end: WorkflowEnd<'_>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Cancels a pending or training workflow of the owner and its job, atomically.
+    async fn cancel_workflow(
+        &self,
+        user_id: &str,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<CancelOutcome>;
+    /// Records (or, on a resumed run, replaces) the metrics of one epoch/step.
+    async fn add_metric(&self, workflow_id: &str, point: &MetricPoint) -> StoreResult<()>;
+    /// Metric history in order, from `since` on.
+    async fn metrics(
+        &self,
+        workflow_id: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> StoreResult<Vec<MetricPoint>>;
+    /// Appends a log line.
+    async fn add_log(&self, workflow_id: &str, line: &LogLine) -> StoreResult<()>;
+    /// The last `tail` log lines in order and the total number of lines.
+    async fn logs(&self, workflow_id: &str, tail: u32) -> StoreResult<(Vec<LogLine>, i64)>;
+    /// Folds a measured training throughput into the running mean for (model, device, size).
+    async fn record_throughput(
+        &self,
+        model: &str,
+        device: &str,
+        image_size: i64,
+        images_per_sec: f64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// The measured mean throughput for (model, device, size), if any run measured it.
+    async fn throughput(
+        &self,
+        model: &str,
+        device: &str,
+        image_size: i64,
+    ) -> StoreResult<Option<f64>>;
 }

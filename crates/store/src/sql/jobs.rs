@@ -32,7 +32,8 @@ pub(super) async fn insert_job(conn: &mut AnyConnection, job: &NewJob<'_>) -> St
     let now = to_millis(job.now);
     sqlx::query(
         "INSERT INTO jobs (id, kind, user_id, subject_id, payload, status, max_attempts, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $7)",
+         max_concurrent, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $8)",
     )
     .bind(job.id)
     .bind(job.kind)
@@ -40,6 +41,7 @@ pub(super) async fn insert_job(conn: &mut AnyConnection, job: &NewJob<'_>) -> St
     .bind(job.subject_id)
     .bind(job.payload)
     .bind(job.max_attempts)
+    .bind(job.max_concurrent)
     .bind(now)
     .execute(conn)
     .await?;
@@ -60,29 +62,47 @@ impl JobStore for SqlStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<Option<Job>> {
-        // Claimable: queued, or running with an expired lease (its worker died). The condition
-        // is repeated in the outer UPDATE so that of two racing workers only one wins the row;
-        // PostgreSQL additionally skips rows another claim has locked.
+        // Claimable: queued, or running with an expired lease (its worker died), and the
+        // owner's per-user cap not reached by their live jobs of this kind. Among claimable
+        // jobs the owner with the fewest live jobs goes first (fair share), then the oldest.
+        // The condition is repeated in the outer UPDATE so that of two racing workers only one
+        // wins the row. On PostgreSQL a transaction-scoped advisory lock per kind serialises
+        // claims, so two workers cannot both see a user below their cap, and `SKIP LOCKED` passes
+        // over rows a cancellation or heartbeat holds; SQLite serialises writers anyway.
+        let live = "(SELECT COUNT(*) FROM jobs r WHERE r.kind = j.kind AND r.user_id = j.user_id \
+                    AND r.status = 'running' AND r.lease_expires_at >= $3 AND r.id <> j.id)";
+        let claimable = format!(
+            "(j.status = 'queued' OR (j.status = 'running' AND j.lease_expires_at < $3)) \
+             AND (j.max_concurrent IS NULL OR {live} < j.max_concurrent)"
+        );
         let lock = if self.dialect == Dialect::Postgres {
-            "FOR UPDATE SKIP LOCKED"
+            "FOR UPDATE OF j SKIP LOCKED"
         } else {
             ""
         };
-        let claimable = "(status = 'queued' OR (status = 'running' AND lease_expires_at < $3))";
         let sql = format!(
             "UPDATE jobs SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
              attempts = attempts + 1, started_at = COALESCE(started_at, $3), updated_at = $3 \
-             WHERE id = (SELECT id FROM jobs WHERE kind = $4 AND {claimable} \
-                         ORDER BY created_at, id LIMIT 1 {lock}) \
-             AND {claimable} RETURNING {JOB_COLUMNS}"
+             WHERE id = (SELECT j.id FROM jobs j WHERE j.kind = $4 AND {claimable} \
+                         ORDER BY {live}, j.created_at, j.id LIMIT 1 {lock}) \
+             AND id IN (SELECT j.id FROM jobs j WHERE j.kind = $4 AND {claimable}) \
+             RETURNING {JOB_COLUMNS}"
         );
+        let mut tx = self.pool.begin().await?;
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1)::bigint)")
+                .bind(format!("vision-claim-{kind}"))
+                .execute(&mut *tx)
+                .await?;
+        }
         let row = sqlx::query(&sql)
             .bind(owner)
             .bind(to_millis(lease_until))
             .bind(to_millis(now))
             .bind(kind)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?;
+        tx.commit().await?;
         row.as_ref().map(job_from_row).transpose()
     }
 
@@ -140,5 +160,19 @@ impl JobStore for SqlStore {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(job_from_row).transpose()
+    }
+
+    async fn queue_position(&self, subject_id: &str) -> StoreResult<Option<i64>> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS position FROM jobs q JOIN jobs me \
+             ON q.kind = me.kind AND q.status = 'queued' \
+             AND (q.created_at < me.created_at OR (q.created_at = me.created_at AND q.id <= me.id)) \
+             WHERE me.subject_id = $1 AND me.status = 'queued'",
+        )
+        .bind(subject_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let position: i64 = row.try_get("position")?;
+        Ok((position > 0).then_some(position))
     }
 }

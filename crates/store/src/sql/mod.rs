@@ -9,6 +9,7 @@ mod jobs;
 mod projects;
 mod tokens;
 mod users;
+mod workflows;
 
 use crate::error::{StoreError, StoreResult};
 use crate::traits::Store;
