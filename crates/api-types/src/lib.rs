@@ -8,6 +8,7 @@ pub mod error;
 pub mod health;
 pub mod projects;
 pub mod users;
+pub mod workflows;
 
 /// RFC 3339 timestamps with second precision and a `Z`, as in the spec's examples.
 pub mod time {

@@ -46,7 +46,19 @@ impl JobControl {
     }
 }
 
+/// The handlers of the kinds listed in `worker.kinds` (all of them when the list is empty).
+pub fn configured_handlers(settings: &crate::Settings) -> Vec<Arc<dyn JobHandler>> {
+    let kinds = &settings.worker.kinds;
+    handlers()
+        .into_iter()
+        .filter(|h| kinds.is_empty() || kinds.iter().any(|k| k == h.kind()))
+        .collect()
+}
+
 /// Every job handler of the platform.
 pub fn handlers() -> Vec<Arc<dyn JobHandler>> {
-    vec![Arc::new(crate::datasets::IngestHandler)]
+    vec![
+        Arc::new(crate::datasets::IngestHandler),
+        Arc::new(crate::training::TrainingHandler),
+    ]
 }

@@ -4,13 +4,19 @@
 //! [`auth::Principal`] so that each query is scoped to the caller.
 
 pub mod auth;
+pub mod catalogue;
 pub mod datasets;
 mod error;
+pub mod estimate;
+pub mod events;
+pub mod internal;
 pub mod jobs;
 pub mod projects;
 pub mod ratelimit;
 pub mod settings;
+pub mod training;
 pub mod users;
+pub mod workflows;
 
 pub use error::{AppError, AppResult, FieldError, Validator};
 pub use settings::Settings;
@@ -33,6 +39,8 @@ pub struct App {
     pub tokens: Arc<auth::TokenKeys>,
     /// Rate limiter (plan limits, failed logins).
     pub limiter: Arc<RateLimiter>,
+    /// Live events (workflow progress, cancellations).
+    pub events: Arc<events::EventBus>,
 }
 
 impl std::fmt::Debug for App {
@@ -41,6 +49,7 @@ impl std::fmt::Debug for App {
             .field("store", &self.store.backend())
             .field("objects", &self.objects.backend())
             .field("limiter", &self.limiter.backend())
+            .field("events", &self.events.backend())
             .finish_non_exhaustive()
     }
 }
@@ -66,7 +75,14 @@ impl App {
             )
             .await?
         };
+        let events = match store.dialect() {
+            store::Dialect::Postgres => {
+                events::EventBus::postgres(&settings.database_url()).await?
+            }
+            store::Dialect::Sqlite => events::EventBus::in_process(),
+        };
         Ok(Self {
+            events: Arc::new(events),
             settings: Arc::new(settings),
             store: Arc::new(store),
             objects,

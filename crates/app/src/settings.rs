@@ -24,6 +24,8 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     /// Job workers.
     pub worker: WorkerSettings,
+    /// Training workers.
+    pub training: TrainingSettings,
     /// Dataset uploads.
     pub datasets: DatasetSettings,
     /// Internal service API.
@@ -110,6 +112,21 @@ pub struct WorkerSettings {
     pub lease_secs: u64,
     /// Pause between polls of an empty queue.
     pub poll_millis: u64,
+    /// Job kinds to run (empty: every kind).
+    pub kinds: Vec<String>,
+}
+
+/// Training worker settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainingSettings {
+    /// Compute device (`cpu`, `cuda:N`, `tch-cpu`).
+    pub device: String,
+    /// Scratch directory (empty: `<data_dir>/work`).
+    pub work_dir: String,
+    /// Claims of a training job before it is given up.
+    pub max_attempts: i64,
+    /// Least time between two live progress reports.
+    pub progress_interval_millis: u64,
 }
 
 /// Dataset upload and unpacking limits.
@@ -202,6 +219,16 @@ impl Settings {
                 "auth.jwt_secret must be at least 32 characters".into(),
             ));
         }
+        let known: Vec<&str> = crate::jobs::handlers().iter().map(|h| h.kind()).collect();
+        if let Some(kind) = self.worker.kinds.iter().find(|k| !known.contains(&k.as_str())) {
+            return Err(SettingsError(format!(
+                "worker.kinds: unknown job kind \"{kind}\" (known: {})",
+                known.join(", ")
+            )));
+        }
+        if let Err(e) = self.training.device.parse::<ml::DeviceSpec>() {
+            return Err(SettingsError(format!("training.device: {e}")));
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(SettingsError(
                 "log.format must be \"text\" or \"json\"".into(),
@@ -215,6 +242,15 @@ impl Settings {
         let mut settings = Self::defaults()?;
         settings.data_dir = data_dir.to_path_buf();
         Ok(settings)
+    }
+
+    /// The effective training scratch directory.
+    pub fn work_dir(&self) -> PathBuf {
+        if self.training.work_dir.is_empty() {
+            self.data_dir.join("work")
+        } else {
+            PathBuf::from(&self.training.work_dir)
+        }
     }
 
     /// The effective database URL.

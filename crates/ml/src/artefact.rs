@@ -119,7 +119,7 @@ pub fn load(dir: &Path, device: &Device) -> Result<(ArtefactConfig, Classifier),
     if config.classes.is_empty() {
         return Err(MlError::Weights(format!("{}: no classes", dir.display())));
     }
-    let model = Classifier::new(config.model, config.classes.len(), device);
+    let model = Classifier::new(config.model, config.classes.len(), device)?;
     let (model, report) = weights::load_safetensors(model, &dir.join(&config.weights))?;
     if !report.replaced_head.is_empty() {
         return Err(MlError::Weights(format!(

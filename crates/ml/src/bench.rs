@@ -118,7 +118,7 @@ pub fn train_resnet18(options: &BenchOptions) -> Result<BenchResult, MlError> {
     let (batch, size, classes) = (16, 64, 10);
     let device = options.device.device()?.autodiff();
     device.seed(0);
-    let mut model = Classifier::new(Architecture::Resnet18, classes, &device);
+    let mut model = Classifier::new(Architecture::Resnet18, classes, &device)?;
     let mut optimizer = SgdConfig::new()
         .with_momentum(Some(
             MomentumConfig::new().with_momentum(0.9).with_dampening(0.0),
@@ -158,7 +158,7 @@ pub fn infer_resnet18(
     let (batch, size) = (8, 224);
     let device = options.device.device()?;
     device.seed(0);
-    let model = Classifier::new(Architecture::Resnet18, 1000, &device).valid();
+    let model = Classifier::new(Architecture::Resnet18, 1000, &device)?.valid();
     let model = if fold_batchnorm {
         model.fold_batchnorm()
     } else {

@@ -6,6 +6,7 @@ pub mod artefact;
 pub mod bench;
 pub mod cli_support;
 pub mod data;
+pub mod detect;
 pub mod device;
 pub mod error;
 pub mod infer;

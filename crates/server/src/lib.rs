@@ -58,6 +58,22 @@ pub fn router(app: App) -> Result<Router, prometheus::Error> {
             get(routes::datasets::export),
         )
         .route(
+            "/workflows",
+            get(routes::workflows::list).post(routes::workflows::create),
+        )
+        .route(
+            "/workflows/{workflow_id}",
+            get(routes::workflows::get).delete(routes::workflows::cancel),
+        )
+        .route(
+            "/workflows/{workflow_id}/metrics",
+            get(routes::workflows::metrics),
+        )
+        .route(
+            "/workflows/{workflow_id}/logs",
+            get(routes::workflows::logs),
+        )
+        .route(
             "/projects/{project_id}",
             get(routes::projects::get)
                 .patch(routes::projects::update)
@@ -71,10 +87,38 @@ pub fn router(app: App) -> Result<Router, prometheus::Error> {
     let public = Router::new()
         .route("/auth/token", post(routes::auth::token))
         .route("/auth/refresh", post(routes::auth::refresh))
-        .route("/auth/register", post(routes::auth::register));
+        .route("/auth/register", post(routes::auth::register))
+        .route(
+            "/ws/workflows/{workflow_id}",
+            get(routes::ws::workflow_events),
+        );
+
+    // The spec's WebSocket example connects without the `/api/v1` prefix; both work.
+    let mut root = Router::new().route(
+        "/ws/workflows/{workflow_id}",
+        get(routes::ws::workflow_events),
+    );
+    if !state.app.settings.internal.token.is_empty() {
+        root = root.merge(
+            Router::new()
+                .route(
+                    "/internal/orchestrator/create-workflow",
+                    post(routes::internal::create_workflow),
+                )
+                .route(
+                    "/internal/models/prepare",
+                    post(routes::internal::prepare_model),
+                )
+                .route_layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    routes::internal::require_internal_token,
+                )),
+        );
+    }
 
     Ok(Router::new()
         .nest("/api/v1", authenticated.merge(public))
+        .merge(root)
         .route("/health", get(routes::health::health))
         .route("/metrics", get(routes::health::metrics))
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi::document()))

@@ -27,6 +27,14 @@ use utoipa::{Modify, OpenApi};
         routes::datasets::delete,
         routes::datasets::validate,
         routes::datasets::export,
+        routes::workflows::create,
+        routes::workflows::list,
+        routes::workflows::get,
+        routes::workflows::metrics,
+        routes::workflows::logs,
+        routes::workflows::cancel,
+        routes::internal::create_workflow,
+        routes::internal::prepare_model,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -34,6 +42,8 @@ use utoipa::{Modify, OpenApi};
         (name = "users", description = "The caller's profile"),
         (name = "projects", description = "Projects"),
         (name = "datasets", description = "Dataset upload, statistics, validation, export"),
+        (name = "workflows", description = "Training workflows (live events: WebSocket /api/v1/ws/workflows/{workflow_id}?token=…)"),
+        (name = "internal", description = "Service-to-service API (X-Internal-Auth; only when configured)"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

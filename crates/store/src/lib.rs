@@ -4,12 +4,14 @@
 //! backends, chosen by the database URL. [`conformance`] holds the test suite every
 //! implementation must pass.
 
+pub mod channel;
 pub mod conformance;
 mod error;
 mod sql;
 pub mod testing;
 mod traits;
 
+pub use channel::PgChannel;
 pub use error::{StoreError, StoreResult};
 pub use sql::{Dialect, SqlStore, redact_url};
 pub use traits::{

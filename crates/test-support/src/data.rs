@@ -96,3 +96,95 @@ impl TestApp {
         panic!("dataset {id} still processing after 60 s");
     }
 }
+
+/// An ImageFolder zip (`train/<class>/…`, `val/<class>/…`) of the generated shapes set (circle,
+/// square, triangle, cross on noise): learnable, but not by colour alone.
+pub fn shapes_zip(train_per_class: usize, val_per_class: usize, size: u32, seed: u64) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    ml::data::synthetic::write_shapes_dataset(
+        dir.path(),
+        train_per_class,
+        val_per_class,
+        size,
+        seed,
+    )
+    .expect("shapes written");
+    let mut entries = Vec::new();
+    for split in ["train", "val"] {
+        for class in ml::data::synthetic::SHAPE_CLASSES {
+            let folder = dir.path().join(split).join(class);
+            let mut names: Vec<_> = std::fs::read_dir(&folder)
+                .map(|d| d.flatten().map(|e| e.file_name()).collect())
+                .unwrap_or_default();
+            names.sort();
+            for name in names {
+                let bytes = std::fs::read(folder.join(&name)).expect("image");
+                entries.push((format!("{split}/{class}/{}", name.to_string_lossy()), bytes));
+            }
+        }
+    }
+    let borrowed: Vec<(&str, Vec<u8>)> = entries
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.clone()))
+        .collect();
+    zip_of(&borrowed)
+}
+
+impl TestApp {
+    /// Uploads `bytes` as an auto-detected dataset and waits until it is ready; its id.
+    pub async fn ready_dataset(&self, token: &str, bytes: Vec<u8>, name: &str) -> String {
+        let response = self.upload_dataset(token, bytes, name, "auto").await;
+        assert_eq!(response.status(), 201, "upload refused");
+        let created: Value = response.json().await.expect("json");
+        let id = created["dataset_id"]
+            .as_str()
+            .expect("dataset id")
+            .to_owned();
+        let done = self.wait_for_dataset(token, &id).await;
+        assert_eq!(done["status"], "ready", "{done}");
+        id
+    }
+
+    /// Waits until `done` holds for the workflow's `GET /workflows/{id}` body (at most
+    /// `limit`). The row is polled in the database, so the caller's rate limit is not spent;
+    /// the returned body comes from the API.
+    pub async fn wait_for_workflow(
+        &self,
+        token: &str,
+        id: &str,
+        limit: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut last_seen = None;
+        let mut last_call: Option<tokio::time::Instant> = None;
+        loop {
+            let row = self.app.store.workflow_by_id(id).await.expect("store");
+            let changed = row.as_ref().map(|w| w.updated_at) != last_seen;
+            let finished = row.as_ref().is_some_and(|w| w.status.is_terminal());
+            let rested = last_call.is_none_or(|at| at.elapsed() >= Duration::from_millis(700));
+            if changed && (rested || finished) {
+                last_call = Some(tokio::time::Instant::now());
+                last_seen = row.as_ref().map(|w| w.updated_at);
+                let body: Value = self
+                    .get(&format!("/api/v1/workflows/{id}"), token)
+                    .await
+                    .json()
+                    .await
+                    .expect("json");
+                if done(&body) {
+                    return body;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "workflow {id} not there after {limit:?}: {body}"
+                );
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "workflow {id} unchanged for {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

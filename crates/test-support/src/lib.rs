@@ -7,6 +7,7 @@
 //! filesystem otherwise.
 
 pub mod data;
+pub mod ws;
 
 use app::{App, Settings};
 use chrono::{DateTime, Utc};

@@ -37,7 +37,8 @@ impl WorkerConfig {
 pub fn spawn(app: App) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
     let (stop, stopped) = watch::channel(false);
     let config = WorkerConfig::from_settings(&app.settings.worker);
-    let handle = tokio::spawn(run(app, app::jobs::handlers(), config, stopped));
+    let handlers = app::jobs::configured_handlers(&app.settings);
+    let handle = tokio::spawn(run(app, handlers, config, stopped));
     (stop, handle)
 }
 

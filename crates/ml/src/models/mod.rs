@@ -1,8 +1,9 @@
-//! Classification models: a small fast CNN and the ResNet family in torchvision layout.
+//! Classification models: a small fast CNN and the ResNet family in torchvision layout; the
+//! [`Architecture`] catalogue also names the detectors of [`crate::detect`].
 
 mod cnn;
 pub mod init;
-mod layers;
+pub(crate) mod layers;
 mod resnet;
 pub mod weights;
 
@@ -11,6 +12,7 @@ use std::str::FromStr;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
+use domain::dataset::TaskType;
 use serde::{Deserialize, Serialize};
 
 pub use cnn::SmallCnn;
@@ -30,24 +32,44 @@ pub enum Architecture {
     Resnet34,
     /// ResNet-50, bottleneck blocks (25.6 M parameters with 1000 classes).
     Resnet50,
+    /// YOLOv8-n detector (Ultralytics layout, 3.2 M parameters with 80 classes).
+    Yolov8n,
+    /// YOLOv8-s detector (11.2 M parameters with 80 classes).
+    Yolov8s,
 }
 
 impl Architecture {
     /// Every architecture, for catalogues and help texts.
-    pub const ALL: [Architecture; 4] = [
+    pub const ALL: [Architecture; 6] = [
         Architecture::SmallCnn,
         Architecture::Resnet18,
         Architecture::Resnet34,
         Architecture::Resnet50,
+        Architecture::Yolov8n,
+        Architecture::Yolov8s,
     ];
 
-    /// The configuration name (`small_cnn`, `resnet18`, …).
+    /// The configuration name (`small_cnn`, `resnet18`, …, `yolov8n`).
     pub fn name(&self) -> &'static str {
         match self {
             Architecture::SmallCnn => "small_cnn",
             Architecture::Resnet18 => "resnet18",
             Architecture::Resnet34 => "resnet34",
             Architecture::Resnet50 => "resnet50",
+            Architecture::Yolov8n => "yolov8n",
+            Architecture::Yolov8s => "yolov8s",
+        }
+    }
+
+    /// The task the architecture serves: classifiers ([`Classifier`]) or detectors
+    /// ([`crate::detect::YoloV8`]).
+    pub fn task(&self) -> TaskType {
+        match self {
+            Architecture::SmallCnn
+            | Architecture::Resnet18
+            | Architecture::Resnet34
+            | Architecture::Resnet50 => TaskType::Classification,
+            Architecture::Yolov8n | Architecture::Yolov8s => TaskType::Detection,
         }
     }
 
@@ -55,6 +77,7 @@ impl Architecture {
     pub fn default_image_size(&self) -> usize {
         match self {
             Architecture::SmallCnn => 64,
+            Architecture::Yolov8n | Architecture::Yolov8s => 640,
             _ => 224,
         }
     }
@@ -76,8 +99,10 @@ impl FromStr for Architecture {
             "resnet18" | "resnet_18" => Ok(Architecture::Resnet18),
             "resnet34" | "resnet_34" => Ok(Architecture::Resnet34),
             "resnet50" | "resnet_50" => Ok(Architecture::Resnet50),
+            "yolov8n" | "yolov8_n" => Ok(Architecture::Yolov8n),
+            "yolov8s" | "yolov8_s" => Ok(Architecture::Yolov8s),
             _ => Err(MlError::InvalidConfig(format!(
-                "unknown model `{s}` (expected one of small_cnn, resnet18, resnet34, resnet50)"
+                "unknown model `{s}` (expected one of small_cnn, resnet18, resnet34, resnet50, yolov8n, yolov8s)"
             ))),
         }
     }
@@ -101,13 +126,21 @@ impl Classifier {
         num_classes: usize,
         seed: u64,
         device: &Device,
-    ) -> Self {
-        init::seeded(Self::new(architecture, num_classes, device), seed)
+    ) -> Result<Self, MlError> {
+        Ok(init::seeded(
+            Self::new(architecture, num_classes, device)?,
+            seed,
+        ))
     }
 
-    /// A freshly initialised model (burn's initialisers and global RNG).
-    pub fn new(architecture: Architecture, num_classes: usize, device: &Device) -> Self {
-        match architecture {
+    /// A freshly initialised model (burn's initialisers and global RNG); fails for a detection
+    /// architecture.
+    pub fn new(
+        architecture: Architecture,
+        num_classes: usize,
+        device: &Device,
+    ) -> Result<Self, MlError> {
+        Ok(match architecture {
             Architecture::SmallCnn => Classifier::SmallCnn(SmallCnn::new(num_classes, device)),
             Architecture::Resnet18 => {
                 Classifier::ResNet(ResNet::new(ResNetDepth::D18, num_classes, device))
@@ -118,7 +151,12 @@ impl Classifier {
             Architecture::Resnet50 => {
                 Classifier::ResNet(ResNet::new(ResNetDepth::D50, num_classes, device))
             }
-        }
+            Architecture::Yolov8n | Architecture::Yolov8s => {
+                return Err(MlError::InvalidConfig(format!(
+                    "{architecture} is a detection model, not a classifier"
+                )));
+            }
+        })
     }
 
     /// Logits for a batch of normalised images.
@@ -153,7 +191,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parameter_counts_match_torchvision() {
+    fn parameter_counts_match_torchvision() -> Result<(), MlError> {
         let device = Device::flex();
         let counts: Vec<(Architecture, usize)> = vec![
             (Architecture::Resnet18, 11_689_512),
@@ -161,30 +199,34 @@ mod tests {
             (Architecture::Resnet50, 25_557_032),
         ];
         for (arch, expected) in counts {
-            let model = Classifier::new(arch, 1000, &device);
+            let model = Classifier::new(arch, 1000, &device)?;
             assert_eq!(model.num_trainable_params(), expected, "{arch}");
         }
+        assert!(Classifier::new(Architecture::Yolov8n, 10, &device).is_err());
+        Ok(())
     }
 
     #[test]
-    fn forward_shapes() {
+    fn forward_shapes() -> Result<(), MlError> {
         let device = Device::flex();
         for arch in [Architecture::SmallCnn, Architecture::Resnet18] {
-            let model = Classifier::new(arch, 7, &device);
+            let model = Classifier::new(arch, 7, &device)?;
             let x = Tensor::<4>::zeros([2, 3, 32, 32], &device);
             assert_eq!(model.forward(x).dims(), [2, 7]);
         }
-        let model = Classifier::new(Architecture::Resnet50, 3, &device);
+        let model = Classifier::new(Architecture::Resnet50, 3, &device)?;
         let x = Tensor::<4>::zeros([1, 3, 64, 64], &device);
         assert_eq!(model.forward(x).dims(), [1, 3]);
+        Ok(())
     }
 
     #[test]
-    fn seeded_initialisation_is_reproducible() {
+    fn seeded_initialisation_is_reproducible() -> Result<(), MlError> {
         let device = Device::flex();
-        let a = weights::named_tensors(&Classifier::seeded(Architecture::SmallCnn, 4, 9, &device));
-        let b = weights::named_tensors(&Classifier::seeded(Architecture::SmallCnn, 4, 9, &device));
-        let c = weights::named_tensors(&Classifier::seeded(Architecture::SmallCnn, 4, 10, &device));
+        let a = weights::named_tensors(&Classifier::seeded(Architecture::SmallCnn, 4, 9, &device)?);
+        let b = weights::named_tensors(&Classifier::seeded(Architecture::SmallCnn, 4, 9, &device)?);
+        let c =
+            weights::named_tensors(&Classifier::seeded(Architecture::SmallCnn, 4, 10, &device)?);
         for ((x, y), z) in a.iter().zip(&b).zip(&c) {
             assert_eq!(x.data, y.data, "{}", x.name);
             if x.name.ends_with("conv1.weight") || x.name == "fc.weight" {
@@ -194,6 +236,7 @@ mod tests {
                 assert!(mean.abs() < 0.1, "{} mean {mean}", x.name);
             }
         }
+        Ok(())
     }
 
     #[test]

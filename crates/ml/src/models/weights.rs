@@ -84,12 +84,29 @@ fn is_buffer(name: &str) -> bool {
     name.ends_with("running_mean") || name.ends_with("running_var")
 }
 
-fn is_head(name: &str) -> bool {
+/// How a model's burn parameter paths map to the keys of a PyTorch state dict, and which keys
+/// form the class-count-dependent head that a load may leave freshly initialised.
+#[derive(Debug, Clone, Copy)]
+pub struct StateDictLayout {
+    /// burn path → state-dict key.
+    pub key: fn(&str) -> String,
+    /// Whether a state-dict key belongs to the replaceable head.
+    pub is_head: fn(&str) -> bool,
+}
+
+fn is_fc(name: &str) -> bool {
     name.starts_with("fc.")
 }
 
+/// torchvision/timm classifiers: [`torch_name`] keys, head `fc.*`.
+pub const TORCHVISION: StateDictLayout = StateDictLayout {
+    key: torch_name,
+    is_head: is_fc,
+};
+
 struct Collector {
     path: PathStack,
+    layout: StateDictLayout,
     out: Vec<NamedTensor>,
 }
 
@@ -103,7 +120,7 @@ impl ModuleVisitor for Collector {
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let name = torch_name(&self.path.burn_path());
+        let name = (self.layout.key)(&self.path.burn_path());
         let tensor = param.transform_for_save().val();
         let data = if D == 2 {
             tensor.transpose().into_data()
@@ -121,8 +138,14 @@ impl ModuleVisitor for Collector {
 
 /// Every parameter and buffer of `module`, under its PyTorch key and in PyTorch layout.
 pub fn named_tensors<M: Module>(module: &M) -> Vec<NamedTensor> {
+    named_tensors_with(module, TORCHVISION)
+}
+
+/// [`named_tensors`] with the keys of `layout`.
+pub fn named_tensors_with<M: Module>(module: &M, layout: StateDictLayout) -> Vec<NamedTensor> {
     let mut collector = Collector {
         path: PathStack::default(),
+        layout,
         out: Vec::new(),
     };
     module.visit(&mut collector);
@@ -136,7 +159,17 @@ pub fn save_safetensors<M: Module>(
     path: &Path,
     metadata: HashMap<String, String>,
 ) -> Result<(), MlError> {
-    let tensors = named_tensors(module);
+    save_safetensors_with(module, path, metadata, TORCHVISION)
+}
+
+/// [`save_safetensors`] with the keys of `layout`.
+pub fn save_safetensors_with<M: Module>(
+    module: &M,
+    path: &Path,
+    metadata: HashMap<String, String>,
+    layout: StateDictLayout,
+) -> Result<(), MlError> {
+    let tensors = named_tensors_with(module, layout);
     let zero = 0i64.to_le_bytes();
     let mut views: Vec<(String, TensorView<'_>)> = Vec::with_capacity(tensors.len() * 2);
     for tensor in &tensors {
@@ -205,6 +238,7 @@ fn decode(view: &TensorView<'_>, name: &str) -> Result<Vec<f32>, MlError> {
 
 struct Loader {
     path: PathStack,
+    layout: StateDictLayout,
     tensors: HashMap<String, FileTensor>,
     used: HashSet<String>,
     loaded: usize,
@@ -222,7 +256,7 @@ impl ModuleMapper for Loader {
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let name = torch_name(&self.path.burn_path());
+        let name = (self.layout.key)(&self.path.burn_path());
         let Some(file) = self.tensors.get(&name) else {
             self.errors.push(format!("{name}: missing from the file"));
             return param;
@@ -235,7 +269,7 @@ impl ModuleMapper for Loader {
             target.clone()
         };
         if file.shape != torch_shape {
-            if is_head(&name) {
+            if (self.layout.is_head)(&name) {
                 self.replaced_head.push(name);
             } else {
                 self.errors.push(format!(
@@ -263,6 +297,15 @@ impl ModuleMapper for Loader {
 /// shape differs — another class count — keeps its fresh initialisation and is listed in the
 /// report; any other missing or mis-shaped tensor is an error.
 pub fn load_safetensors<M: Module>(module: M, path: &Path) -> Result<(M, LoadReport), MlError> {
+    load_safetensors_with(module, path, TORCHVISION)
+}
+
+/// [`load_safetensors`] with the keys and head of `layout`.
+pub fn load_safetensors_with<M: Module>(
+    module: M,
+    path: &Path,
+    layout: StateDictLayout,
+) -> Result<(M, LoadReport), MlError> {
     let bytes = std::fs::read(path).map_err(|e| MlError::io(path, e))?;
     let file = SafeTensors::deserialize(&bytes)
         .map_err(|e| MlError::Weights(format!("{}: {e}", path.display())))?;
@@ -283,6 +326,7 @@ pub fn load_safetensors<M: Module>(module: M, path: &Path) -> Result<(M, LoadRep
     }
     let mut loader = Loader {
         path: PathStack::default(),
+        layout,
         tensors,
         used: HashSet::new(),
         loaded: 0,
@@ -332,7 +376,7 @@ mod tests {
         );
         assert_eq!(torch_name("bn1.beta"), "bn1.bias");
         assert_eq!(torch_name("bn1.running_var"), "bn1.running_var");
-        let model = Classifier::new(Architecture::Resnet18, 10, &Device::flex());
+        let model = Classifier::new(Architecture::Resnet18, 10, &Device::flex()).unwrap();
         let names: Vec<String> = named_tensors(&model).into_iter().map(|t| t.name).collect();
         for expected in [
             "conv1.weight",
@@ -358,12 +402,12 @@ mod tests {
         let device = Device::flex();
         let dir = tempfile::tempdir().map_err(|e| MlError::io("tempdir", e))?;
         let path = dir.path().join("w.safetensors");
-        let source = Classifier::new(Architecture::SmallCnn, 5, &device);
+        let source = Classifier::new(Architecture::SmallCnn, 5, &device)?;
         save_safetensors(&source, &path, HashMap::new())?;
 
         let x = Tensor::<4>::random([2, 3, 16, 16], Distribution::Default, &device);
         let (same, report) =
-            load_safetensors(Classifier::new(Architecture::SmallCnn, 5, &device), &path)?;
+            load_safetensors(Classifier::new(Architecture::SmallCnn, 5, &device)?, &path)?;
         assert!(report.replaced_head.is_empty());
         assert!(report.unused.is_empty());
         source
@@ -372,13 +416,13 @@ mod tests {
             .assert_approx_eq::<f32>(&same.forward(x).into_data(), Tolerance::absolute(1e-6));
 
         let (_, report) =
-            load_safetensors(Classifier::new(Architecture::SmallCnn, 3, &device), &path)?;
+            load_safetensors(Classifier::new(Architecture::SmallCnn, 3, &device)?, &path)?;
         assert_eq!(
             report.replaced_head,
             vec!["fc.weight".to_string(), "fc.bias".to_string()]
         );
 
-        let wrong = load_safetensors(Classifier::new(Architecture::Resnet18, 5, &device), &path);
+        let wrong = load_safetensors(Classifier::new(Architecture::Resnet18, 5, &device)?, &path);
         assert!(matches!(wrong, Err(MlError::Weights(_))));
         Ok(())
     }

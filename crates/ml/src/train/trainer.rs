@@ -173,7 +173,7 @@ pub fn train(
     let plain_device = config.device.device()?;
     let device = plain_device.clone().autodiff();
     device.seed(config.seed);
-    let mut model = Classifier::seeded(config.model, classes.len(), config.seed, &device);
+    let mut model = Classifier::seeded(config.model, classes.len(), config.seed, &device)?;
     if let Some(path) = &config.pretrained_weights {
         let (loaded, report) = weights::load_safetensors(model, path)?;
         tracing::info!(

@@ -370,7 +370,7 @@ fn torchvision_weights_give_torchvision_logits() -> TestResult {
     for arch in [Architecture::Resnet18, Architecture::Resnet50] {
         let name = arch.name();
         let (model, report) = ml::models::weights::load_safetensors(
-            Classifier::new(arch, 1000, &device),
+            Classifier::new(arch, 1000, &device)?,
             &dir.join(format!("{name}.safetensors")),
         )?;
         assert!(
@@ -423,7 +423,7 @@ fn torchvision_weights_give_torchvision_logits() -> TestResult {
         )?;
         // Fine-tuning on 7 classes keeps the backbone and replaces the head.
         let (_, report) = ml::models::weights::load_safetensors(
-            Classifier::new(arch, 7, &device),
+            Classifier::new(arch, 7, &device)?,
             &dir.join(format!("{name}.safetensors")),
         )?;
         assert_eq!(report.replaced_head, vec!["fc.weight", "fc.bias"]);

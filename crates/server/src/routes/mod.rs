@@ -3,5 +3,8 @@
 pub mod auth;
 pub mod datasets;
 pub mod health;
+pub mod internal;
 pub mod projects;
 pub mod users;
+pub mod workflows;
+pub mod ws;

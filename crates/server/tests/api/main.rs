@@ -9,3 +9,4 @@ mod operations;
 mod projects;
 mod rate_limits;
 mod users;
+mod workflows;

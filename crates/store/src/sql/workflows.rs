@@ -93,10 +93,14 @@ impl WorkflowStore for SqlStore {
         .execute(&mut *tx)
         .await?;
         insert_job(&mut tx, &job).await?;
+        // Read inside the transaction: a worker may claim the job the moment it commits.
+        let sql = format!("SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(workflow.id)
+            .fetch_one(&mut *tx)
+            .await?;
         tx.commit().await?;
-        self.workflow_by_id(workflow.id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("workflow {} vanished", workflow.id)))
+        workflow_from_row(&row)
     }
 
     async fn get_workflow(&self, user_id: &str, id: &str) -> StoreResult<Option<Workflow>> {

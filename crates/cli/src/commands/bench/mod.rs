@@ -5,6 +5,7 @@ mod ingest;
 mod models;
 mod reference;
 mod sam3;
+mod workflows;
 
 use app::Settings;
 
@@ -21,6 +22,9 @@ pub enum BenchCommand {
     Datasets(ingest::IngestBenchArgs),
     /// One full-size SAM3 forward (and a second prompt) beside PyTorch.
     Sam3(sam3::Sam3BenchArgs),
+    /// 100 small workflows from 10 users at once across 2 workers: none lost or duplicated,
+    /// fairness between users.
+    Workflows(workflows::WorkflowBenchArgs),
 }
 
 /// Cores available to this process.
@@ -40,6 +44,7 @@ pub async fn run(settings: Settings, command: BenchCommand) -> anyhow::Result<()
         }
         BenchCommand::Datasets(args) => blocking(move || ingest::run(&args)).await,
         BenchCommand::Sam3(args) => blocking(move || sam3::run(&args)).await,
+        BenchCommand::Workflows(args) => workflows::run(args).await,
     }
 }
 

@@ -1,0 +1,155 @@
+//! Crash safety with real processes: a `vision worker` is killed with SIGKILL mid-training and
+//! another `vision worker` process resumes the run from its last stored checkpoint.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+use test_support::data::shapes_zip;
+use test_support::{TestApp, spawn_app_with};
+
+/// Starts `vision worker` on the test server's database and object store, with its own
+/// scratch directory (as if on another machine).
+fn start_worker(app: &TestApp, name: &str) -> Child {
+    let mut settings = (*app.app.settings).clone();
+    settings.training.work_dir = app.data_dir.path().join(name).display().to_string();
+    settings.database.url = settings.database_url();
+    settings.log.level = "info".into();
+    let config = app.data_dir.path().join(format!("{name}.toml"));
+    std::fs::write(&config, toml::to_string(&settings).unwrap()).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_vision"))
+        .arg("--config")
+        .arg(&config)
+        .arg("worker")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("vision worker starts")
+}
+
+async fn workflow(app: &TestApp, token: &str, id: &str) -> Value {
+    app.get(&format!("/api/v1/workflows/{id}"), token)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn killed_worker_is_resumed_from_its_checkpoint_by_another() {
+    let app = spawn_app_with(|s| {
+        s.worker.enabled = false;
+        s.worker.lease_secs = 2;
+        s.training.progress_interval_millis = 100;
+    })
+    .await;
+    let user = app.new_user().await;
+    let token = &user.access_token;
+    // Datasets are ingested in process; only training runs in the worker processes.
+    let (stop_ingest, ingest) = tokio::sync::watch::channel(false);
+    tokio::spawn(worker::run(
+        app.app.clone(),
+        vec![Arc::new(app::datasets::IngestHandler)],
+        worker::WorkerConfig::from_settings(&app.app.settings.worker),
+        ingest,
+    ));
+    let dataset = app
+        .ready_dataset(token, shapes_zip(30, 5, 32, 5), "shapes")
+        .await;
+    stop_ingest.send(true).unwrap();
+    let epochs = 6;
+    let response = app
+        .authed(Method::POST, "/api/v1/workflows", token)
+        .json(&json!({
+            "name": "crash test",
+            "config": {
+                "task_type": "classification", "model": "small_cnn", "dataset_id": dataset,
+                "hyperparameters": {"epochs": epochs, "batch_size": 4, "image_size": 32}
+            }
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let id = response.json::<Value>().await.unwrap()["workflow_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let mut first = start_worker(&app, "first");
+    let at_kill = app
+        .wait_for_workflow(token, &id, Duration::from_secs(120), |w| {
+            w["progress"]["current_epoch"].as_i64().unwrap_or(0) >= 2
+        })
+        .await;
+    first.kill().expect("SIGKILL");
+    first.wait().unwrap();
+    assert_eq!(at_kill["status"], "training");
+
+    let mut second = start_worker(&app, "second");
+    let done = app
+        .wait_for_workflow(token, &id, Duration::from_secs(180), |w| {
+            w["status"] != "training"
+        })
+        .await;
+    second.kill().ok();
+    second.wait().ok();
+    assert_eq!(done["status"], "completed", "{done}");
+
+    let job = app.app.store.job_for_subject(&id).await.unwrap().unwrap();
+    assert_eq!(job.attempts, 2, "claimed once by each worker: {job:?}");
+    let logs: Value = app
+        .get(&format!("/api/v1/workflows/{id}/logs?tail=1000"), token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let messages: Vec<&str> = logs["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    let resumed = messages
+        .iter()
+        .find(|m| m.starts_with("Resuming training from the checkpoint of epoch"))
+        .unwrap_or_else(|| panic!("no resume in {messages:?}"));
+    let from: usize = resumed
+        .trim_start_matches("Resuming training from the checkpoint of epoch ")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(from >= 1, "{resumed}");
+    let starts = messages
+        .iter()
+        .filter(|m| m.starts_with("Starting training"))
+        .count();
+    assert_eq!(starts, 1, "trained from scratch only once: {messages:?}");
+    let history: Value = app
+        .get(&format!("/api/v1/workflows/{id}/metrics"), token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let epochs_seen: Vec<i64> = history["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["epoch"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        epochs_seen,
+        (1..=epochs).collect::<Vec<i64>>(),
+        "one point per epoch"
+    );
+    assert!(
+        !Path::new(&app.data_dir.path().join("second").join(&id)).exists(),
+        "scratch cleaned"
+    );
+}

@@ -1,0 +1,197 @@
+//! YOLOv8's building blocks in Ultralytics' layout: `Conv` (conv + BN + SiLU), `Bottleneck`,
+//! `C2f` and `SPPF`. Field names are the state-dict segments (`cv1`, `cv2`, `m`, `conv`, `bn`).
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::tensor::activation::silu;
+use burn::tensor::{Device, Tensor};
+
+use crate::models::layers::{conv_bn, fold};
+
+/// Ultralytics `Conv`: a bias-free convolution (padding `k / 2`), BatchNorm (eps 1e-3,
+/// momentum 0.03) and SiLU. After [`ConvBnSilu::fold_batchnorm`] the BatchNorm lives in the
+/// convolution's weight and bias.
+#[derive(Module, Debug)]
+pub struct ConvBnSilu {
+    /// `…conv.weight` (and a bias once BatchNorm is folded).
+    pub conv: Conv2d,
+    /// `…bn.*`.
+    pub bn: Option<BatchNorm>,
+}
+
+impl ConvBnSilu {
+    /// A `kernel`×`kernel` block with the given stride.
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        stride: usize,
+        device: &Device,
+    ) -> Self {
+        let pad = kernel / 2;
+        Self {
+            conv: Conv2dConfig::new([in_channels, out_channels], [kernel, kernel])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+                .with_bias(false)
+                .init(device),
+            bn: Some(
+                BatchNormConfig::new(out_channels)
+                    .with_epsilon(1e-3)
+                    .with_momentum(0.03)
+                    .init(device),
+            ),
+        }
+    }
+
+    /// `silu(bn(conv(x)))`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        silu(conv_bn(&self.conv, &self.bn, x))
+    }
+
+    /// Folds the BatchNorm into the convolution (inference only).
+    pub fn fold_batchnorm(self) -> Self {
+        let (conv, bn) = fold(self.conv, self.bn);
+        Self { conv, bn }
+    }
+}
+
+/// Ultralytics `Bottleneck` with two 3×3 convolutions (expansion 1.0) and an optional residual.
+#[derive(Module, Debug)]
+pub struct Bottleneck {
+    /// First 3×3 block.
+    pub cv1: ConvBnSilu,
+    /// Second 3×3 block.
+    pub cv2: ConvBnSilu,
+    /// Whether the input is added to the output.
+    pub add: bool,
+}
+
+impl Bottleneck {
+    fn new(channels: usize, shortcut: bool, device: &Device) -> Self {
+        Self {
+            cv1: ConvBnSilu::new(channels, channels, 3, 1, device),
+            cv2: ConvBnSilu::new(channels, channels, 3, 1, device),
+            add: shortcut,
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let y = self.cv2.forward(self.cv1.forward(x.clone()));
+        if self.add { x.add(y) } else { y }
+    }
+
+    fn fold_batchnorm(self) -> Self {
+        Self {
+            cv1: self.cv1.fold_batchnorm(),
+            cv2: self.cv2.fold_batchnorm(),
+            add: self.add,
+        }
+    }
+}
+
+/// Ultralytics `C2f`: a 1×1 block split in two halves, `n` bottlenecks chained on the second half,
+/// every intermediate concatenated and fused by a 1×1 block.
+#[derive(Module, Debug)]
+pub struct C2f {
+    /// 1×1 block to `2·hidden` channels.
+    pub cv1: ConvBnSilu,
+    /// 1×1 block from `(2 + n)·hidden` channels.
+    pub cv2: ConvBnSilu,
+    /// The bottlenecks.
+    pub m: Vec<Bottleneck>,
+    /// Hidden width (`out_channels / 2`).
+    pub hidden: usize,
+}
+
+impl C2f {
+    /// `C2f(c1, c2, n, shortcut)` with expansion 0.5.
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        repeats: usize,
+        shortcut: bool,
+        device: &Device,
+    ) -> Self {
+        let hidden = out_channels / 2;
+        Self {
+            cv1: ConvBnSilu::new(in_channels, 2 * hidden, 1, 1, device),
+            cv2: ConvBnSilu::new((2 + repeats) * hidden, out_channels, 1, 1, device),
+            m: (0..repeats)
+                .map(|_| Bottleneck::new(hidden, shortcut, device))
+                .collect(),
+            hidden,
+        }
+    }
+
+    /// Forward pass.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let y = self.cv1.forward(x);
+        let mut parts = y.chunk(2, 1);
+        for block in &self.m {
+            if let Some(last) = parts.last() {
+                let next = block.forward(last.clone());
+                parts.push(next);
+            }
+        }
+        self.cv2.forward(Tensor::cat(parts, 1))
+    }
+
+    /// Folds every BatchNorm (inference only).
+    pub fn fold_batchnorm(self) -> Self {
+        Self {
+            cv1: self.cv1.fold_batchnorm(),
+            cv2: self.cv2.fold_batchnorm(),
+            m: self.m.into_iter().map(Bottleneck::fold_batchnorm).collect(),
+            hidden: self.hidden,
+        }
+    }
+}
+
+/// Ultralytics `SPPF`: 1×1 block to half width, three chained 5×5 max-pools (stride 1),
+/// concatenation of the four and a 1×1 block.
+#[derive(Module, Debug)]
+pub struct Sppf {
+    /// 1×1 block to `in / 2` channels.
+    pub cv1: ConvBnSilu,
+    /// 1×1 block from `4 · in / 2` channels.
+    pub cv2: ConvBnSilu,
+    /// The max-pool (`m` in Ultralytics; no parameters).
+    pub m: MaxPool2d,
+}
+
+impl Sppf {
+    /// `SPPF(c1, c2, k)`.
+    pub fn new(in_channels: usize, out_channels: usize, kernel: usize, device: &Device) -> Self {
+        let hidden = in_channels / 2;
+        let pad = kernel / 2;
+        Self {
+            cv1: ConvBnSilu::new(in_channels, hidden, 1, 1, device),
+            cv2: ConvBnSilu::new(4 * hidden, out_channels, 1, 1, device),
+            m: MaxPool2dConfig::new([kernel, kernel])
+                .with_strides([1, 1])
+                .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+                .init(),
+        }
+    }
+
+    /// Forward pass.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let y0 = self.cv1.forward(x);
+        let y1 = self.m.forward(y0.clone());
+        let y2 = self.m.forward(y1.clone());
+        let y3 = self.m.forward(y2.clone());
+        self.cv2.forward(Tensor::cat(vec![y0, y1, y2, y3], 1))
+    }
+
+    /// Folds every BatchNorm (inference only).
+    pub fn fold_batchnorm(self) -> Self {
+        Self {
+            cv1: self.cv1.fold_batchnorm(),
+            cv2: self.cv2.fold_batchnorm(),
+            m: self.m,
+        }
+    }
+}

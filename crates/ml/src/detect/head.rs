@@ -1,0 +1,266 @@
+//! The anchor-free decoupled `Detect` head: per level a box branch (`cv2`, 4 × 16 DFL bins) and a
+//! class branch (`cv3`), the fixed DFL projection (`dfl`), anchor points and box decoding.
+
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::tensor::activation::{sigmoid, softmax};
+use burn::tensor::{Device, Tensor, TensorData};
+
+use super::blocks::ConvBnSilu;
+
+/// DFL bins per box side (`reg_max`).
+pub const REG_MAX: usize = 16;
+/// Strides of the three detection levels (P3, P4, P5).
+pub const STRIDES: [usize; 3] = [8, 16, 32];
+
+/// One layer of a head branch (`nn.Sequential(Conv, Conv, nn.Conv2d)`).
+#[derive(Module, Debug)]
+pub enum HeadLayer {
+    /// Conv + BN + SiLU.
+    Conv(ConvBnSilu),
+    /// The final 1×1 prediction convolution (with bias).
+    Pred(Conv2d),
+}
+
+impl HeadLayer {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            HeadLayer::Conv(block) => block.forward(x),
+            HeadLayer::Pred(conv) => conv.forward(x),
+        }
+    }
+
+    fn fold_batchnorm(self) -> Self {
+        match self {
+            HeadLayer::Conv(block) => HeadLayer::Conv(block.fold_batchnorm()),
+            pred => pred,
+        }
+    }
+}
+
+/// Ultralytics `DFL`: a fixed 1×1 convolution `16 → 1` whose weight is `0, 1, …, 15`, i.e. the
+/// expectation of the softmax over the bins. Never trained.
+#[derive(Module, Debug)]
+pub struct Dfl {
+    /// `dfl.conv.weight` `[1, 16, 1, 1]`.
+    pub conv: Conv2d,
+}
+
+/// The detection head.
+#[derive(Module, Debug)]
+pub struct Detect {
+    /// Box branches, one per level: `[Conv 3×3, Conv 3×3, Conv2d 1×1 → 4·16]`.
+    pub cv2: Vec<Vec<HeadLayer>>,
+    /// Class branches, one per level: `[Conv 3×3, Conv 3×3, Conv2d 1×1 → classes]`.
+    pub cv3: Vec<Vec<HeadLayer>>,
+    /// The DFL projection.
+    pub dfl: Dfl,
+    /// Number of classes.
+    pub num_classes: usize,
+}
+
+fn branch(in_channels: usize, hidden: usize, out: usize, device: &Device) -> Vec<HeadLayer> {
+    vec![
+        HeadLayer::Conv(ConvBnSilu::new(in_channels, hidden, 3, 1, device)),
+        HeadLayer::Conv(ConvBnSilu::new(hidden, hidden, 3, 1, device)),
+        HeadLayer::Pred(Conv2dConfig::new([hidden, out], [1, 1]).init(device)),
+    ]
+}
+
+/// Anchor points (cell centres, in grid units of their level) and strides of every position of
+/// the three levels, level by level, row-major — the order of [`Detect::flatten`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Anchors {
+    /// `(x, y)` per anchor, in grid cells of its level (`column + 0.5`, `row + 0.5`).
+    pub points: Vec<[f32; 2]>,
+    /// Stride per anchor (pixels per grid cell).
+    pub strides: Vec<f32>,
+}
+
+impl Anchors {
+    /// Anchors of levels with the given `(height, width)` feature-map sizes and [`STRIDES`].
+    pub fn new(level_sizes: &[[usize; 2]]) -> Self {
+        let mut points = Vec::new();
+        let mut strides = Vec::new();
+        for (&[h, w], &stride) in level_sizes.iter().zip(STRIDES.iter()) {
+            for y in 0..h {
+                for x in 0..w {
+                    points.push([x as f32 + 0.5, y as f32 + 0.5]);
+                    strides.push(stride as f32);
+                }
+            }
+        }
+        Self { points, strides }
+    }
+
+    /// Anchors of a square `image_size` input (a multiple of 32).
+    pub fn for_image(image_size: usize) -> Self {
+        let sizes: Vec<[usize; 2]> = STRIDES
+            .iter()
+            .map(|s| [image_size.div_ceil(*s), image_size.div_ceil(*s)])
+            .collect();
+        Self::new(&sizes)
+    }
+
+    /// Number of anchors.
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+}
+
+impl Detect {
+    /// A head for `num_classes` classes over inputs of `channels` (P3, P4, P5).
+    pub fn new(num_classes: usize, channels: [usize; 3], device: &Device) -> Self {
+        let c2 = (channels[0] / 4).max(4 * REG_MAX).max(16);
+        let c3 = channels[0].max(num_classes.min(100));
+        let mut head = Self {
+            cv2: channels
+                .iter()
+                .map(|&c| branch(c, c2, 4 * REG_MAX, device))
+                .collect(),
+            cv3: channels
+                .iter()
+                .map(|&c| branch(c, c3, num_classes, device))
+                .collect(),
+            dfl: Dfl {
+                conv: Conv2dConfig::new([REG_MAX, 1], [1, 1])
+                    .with_bias(false)
+                    .init(device),
+            },
+            num_classes,
+        };
+        head.reset_priors();
+        head
+    }
+
+    /// Ultralytics' `bias_init`: box biases 1.0, class biases `ln(5 / nc / (640 / stride)²)`
+    /// (a prior of ~5 objects per 640² image), and the DFL weight `0..16`.
+    pub fn reset_priors(&mut self) {
+        let nc = self.num_classes.max(1);
+        for branch in &mut self.cv2 {
+            set_pred_bias(branch, |_| 1.0);
+        }
+        for (branch, stride) in self.cv3.iter_mut().zip(STRIDES) {
+            let cells = 640.0 / stride as f64;
+            let prior = (5.0 / nc as f64 / (cells * cells)).ln();
+            set_pred_bias(branch, |_| prior as f32);
+        }
+        let weight = &mut self.dfl.conv.weight;
+        let device = weight.lazy_device();
+        let bins: Vec<f32> = (0..REG_MAX).map(|i| i as f32).collect();
+        let value = Tensor::<4>::from_data(TensorData::new(bins, [1, REG_MAX, 1, 1]), &device);
+        *weight = Param::from_tensor(value).set_require_grad(false);
+    }
+
+    /// Raw outputs per level, `[B, 4·16 + classes, H, W]` (box logits first), for P3, P4, P5.
+    pub fn forward(&self, features: [Tensor<4>; 3]) -> Vec<Tensor<4>> {
+        features
+            .into_iter()
+            .enumerate()
+            .map(|(i, x)| {
+                let boxes = run(&self.cv2[i], x.clone());
+                let classes = run(&self.cv3[i], x);
+                Tensor::cat(vec![boxes, classes], 1)
+            })
+            .collect()
+    }
+
+    /// Concatenates the levels' outputs into `[B, 4·16 + classes, A]` (anchor order of
+    /// [`Anchors`]).
+    pub fn flatten(levels: &[Tensor<4>]) -> Tensor<3> {
+        let flat: Vec<Tensor<3>> = levels
+            .iter()
+            .map(|level| {
+                let [b, c, h, w] = level.dims();
+                level.clone().reshape([b, c, h * w])
+            })
+            .collect();
+        Tensor::cat(flat, 2)
+    }
+
+    /// Expected distance per side from box logits `[B, 4·16, A]`: softmax over each side's bins
+    /// dotted with the DFL weight → `[B, 4, A]` (left, top, right, bottom in grid cells).
+    pub fn distances(&self, box_logits: Tensor<3>) -> Tensor<3> {
+        let [b, _, a] = box_logits.dims();
+        let probabilities = softmax(box_logits.reshape([b, 4, REG_MAX, a]), 2);
+        let bins = self
+            .dfl
+            .conv
+            .weight
+            .val()
+            .detach()
+            .reshape([1, 1, REG_MAX, 1]);
+        probabilities.mul(bins).sum_dim(2).reshape([b, 4, a])
+    }
+
+    /// Decoded predictions of raw level outputs: boxes `[B, A, 4]` (`x1, y1, x2, y2` in input
+    /// pixels) and class probabilities `[B, A, classes]`.
+    pub fn decode(&self, levels: &[Tensor<4>]) -> (Tensor<3>, Tensor<3>) {
+        let sizes: Vec<[usize; 2]> = levels
+            .iter()
+            .map(|l| {
+                let [_, _, h, w] = l.dims();
+                [h, w]
+            })
+            .collect();
+        let anchors = Anchors::new(&sizes);
+        let flat = Self::flatten(levels);
+        let device = flat.device();
+        let distances = self.distances(flat.clone().narrow(1, 0, 4 * REG_MAX));
+        let a = anchors.len();
+        let xy: Vec<f32> = anchors
+            .points
+            .iter()
+            .map(|p| p[0])
+            .chain(anchors.points.iter().map(|p| p[1]))
+            .collect();
+        let centres = Tensor::<3>::from_data(TensorData::new(xy, [1, 2, a]), &device);
+        let strides = Tensor::<3>::from_data(TensorData::new(anchors.strides, [1, 1, a]), &device);
+        let lt = distances.clone().narrow(1, 0, 2);
+        let rb = distances.narrow(1, 2, 2);
+        let top_left = centres.clone().sub(lt).mul(strides.clone());
+        let bottom_right = centres.add(rb).mul(strides);
+        let boxes = Tensor::cat(vec![top_left, bottom_right], 1).swap_dims(1, 2);
+        let scores = sigmoid(flat.narrow(1, 4 * REG_MAX, self.num_classes)).swap_dims(1, 2);
+        (boxes, scores)
+    }
+
+    /// Folds every BatchNorm (inference only).
+    pub fn fold_batchnorm(self) -> Self {
+        let fold = |branches: Vec<Vec<HeadLayer>>| {
+            branches
+                .into_iter()
+                .map(|b| b.into_iter().map(HeadLayer::fold_batchnorm).collect())
+                .collect()
+        };
+        Self {
+            cv2: fold(self.cv2),
+            cv3: fold(self.cv3),
+            dfl: self.dfl,
+            num_classes: self.num_classes,
+        }
+    }
+}
+
+fn run(branch: &[HeadLayer], mut x: Tensor<4>) -> Tensor<4> {
+    for layer in branch {
+        x = layer.forward(x);
+    }
+    x
+}
+
+fn set_pred_bias(branch: &mut [HeadLayer], value: impl Fn(usize) -> f32) {
+    if let Some(HeadLayer::Pred(conv)) = branch.last_mut()
+        && let Some(bias) = &mut conv.bias
+    {
+        let [n] = bias.val().dims();
+        let device = bias.lazy_device();
+        let values: Vec<f32> = (0..n).map(value).collect();
+        *bias = Param::from_tensor(Tensor::from_data(TensorData::new(values, [n]), &device));
+    }
+}

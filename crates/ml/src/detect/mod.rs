@@ -1,0 +1,17 @@
+//! Object detection: YOLOv8 `n`/`s` in Ultralytics' layout, post-processing (DFL decoding,
+//! class-aware NMS), a COCO-style mAP evaluator, the task-aligned assigner and losses, training
+//! and inference.
+
+pub mod assign;
+pub mod blocks;
+pub mod head;
+pub mod loss;
+pub mod metrics;
+pub mod model;
+pub mod postprocess;
+pub mod weights;
+
+pub use head::{Anchors, Detect, REG_MAX, STRIDES};
+pub use metrics::{CocoEvaluator, CocoMetrics, EvalBox};
+pub use model::{YoloSize, YoloV8};
+pub use postprocess::{BoxPrediction, Letterbox, NmsOptions};
