@@ -31,14 +31,6 @@ fn start_worker(app: &TestApp, name: &str) -> Child {
         .expect("vision worker starts")
 }
 
-async fn workflow(app: &TestApp, token: &str, id: &str) -> Value {
-    app.get(&format!("/api/v1/workflows/{id}"), token)
-        .await
-        .json()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn killed_worker_is_resumed_from_its_checkpoint_by_another() {
     let app = spawn_app_with(|s| {

@@ -22,6 +22,14 @@ const MAX_WORDS: usize = 3;
 enum Token {
     /// A word that may be (part of) a class name.
     Word(Range<usize>),
+    /// A word ending in a list particle ("사자랑"): the stem, then a separator, when another word
+    /// follows; the whole word when it ends the run ("파랑" is blue, not 파 + 랑).
+    Joined {
+        /// The word without the particle.
+        stem: Range<usize>,
+        /// The whole word.
+        word: Range<usize>,
+    },
     /// A list separator.
     Sep,
     /// Anything that ends a list.
@@ -90,8 +98,10 @@ fn push_word(tokens: &mut Vec<Token>, masked: &str, span: Range<usize>) {
     } else if is_boundary(word) {
         tokens.push(Token::Boundary);
     } else if let Some(stem) = strip_conjunction(word).filter(|s| !is_boundary(s)) {
-        tokens.push(Token::Word(span.start..span.start + stem.len()));
-        tokens.push(Token::Sep);
+        tokens.push(Token::Joined {
+            stem: span.start..span.start + stem.len(),
+            word: span,
+        });
     } else {
         tokens.push(Token::Word(span));
     }
@@ -100,11 +110,25 @@ fn push_word(tokens: &mut Vec<Token>, masked: &str, span: Range<usize>) {
 /// Items of one run: word spans grouped by separators.
 fn items(run: &[Token]) -> Vec<Vec<Range<usize>>> {
     let mut items = vec![Vec::new()];
-    for token in run {
+    for (i, token) in run.iter().enumerate() {
+        let word_follows = || {
+            run[i + 1..]
+                .iter()
+                .any(|t| matches!(t, Token::Word(_) | Token::Joined { .. }))
+        };
         match token {
             Token::Word(span) => {
                 if let Some(last) = items.last_mut() {
                     last.push(span.clone());
+                }
+            }
+            Token::Joined { stem, word } => {
+                let follows = word_follows();
+                if let Some(last) = items.last_mut() {
+                    last.push(if follows { stem.clone() } else { word.clone() });
+                }
+                if follows {
+                    items.push(Vec::new());
                 }
             }
             Token::Sep => items.push(Vec::new()),
@@ -173,9 +197,6 @@ pub(crate) fn find_list(masked: &str, text: &Text, answering: bool) -> Option<Cl
     let runs = tokens.split(|t| *t == Token::Boundary);
     let mut best: Option<ClassList> = None;
     for run in runs {
-        if !run.contains(&Token::Sep) {
-            continue;
-        }
         let mut items = items(run);
         let middle_too_long = items.len() > 2
             && items[1..items.len() - 1]
@@ -198,7 +219,9 @@ pub(crate) fn find_list(masked: &str, text: &Text, answering: bool) -> Option<Cl
         let words: Vec<String> = tokens
             .iter()
             .filter_map(|t| match t {
-                Token::Word(span) => name_of(std::slice::from_ref(span), text),
+                Token::Word(span) | Token::Joined { word: span, .. } => {
+                    name_of(std::slice::from_ref(span), text)
+                }
                 _ => None,
             })
             .collect();
@@ -241,6 +264,9 @@ mod tests {
             ["치즈", "나비", "츄르"]
         );
         assert_eq!(list("호랑이랑 곰이랑 사자"), ["호랑이", "곰", "사자"]);
+        assert_eq!(list("빨강, 초록, 파랑"), ["빨강", "초록", "파랑"]);
+        assert_eq!(list("개와 고양이를 구분하는 모델"), ["개", "고양이"]);
+        assert_eq!(list("two classes: ok and defect"), ["ok", "defect"]);
     }
 
     #[test]

@@ -100,7 +100,8 @@ const CONJUNCTIONS: &[(&str, After)] = &[
 ];
 
 /// Case particles and sentence endings that may follow a noun at the end of a phrase
-/// ("츄르야", "호랑이를", "고양이 데이터셋으로").
+/// ("츄르야", "호랑이를", "고양이 데이터셋으로"). The list particles 랑, 와, 과 are left out:
+/// at the end of a phrase they are more often part of a noun (파랑, 사과) than a particle.
 const ENDINGS: &[(&str, After)] = &[
     ("입니다", After::Any),
     ("이에요", After::ConsonantNotIeung),
@@ -124,10 +125,6 @@ const ENDINGS: &[(&str, After)] = &[
     ("도", After::Any),
     ("만", After::Any),
     ("이랑", After::ConsonantNotIeung),
-    ("랑", After::Vowel),
-    ("하고", After::Any),
-    ("과", After::Consonant),
-    ("와", After::Vowel),
 ];
 
 /// `word` without one particle from `table`, when the word before it is pronounced as the particle

@@ -7,7 +7,7 @@ use domain::dataset::TaskType;
 use regex::Regex;
 
 use crate::hyper::Hyperparameters;
-use crate::text::non_overlapping;
+use crate::text::{ascii_boundary_before, edit_distance, non_overlapping};
 
 /// A model the platform can train.
 #[derive(Debug, Clone, PartialEq)]
@@ -466,7 +466,15 @@ struct Variant {
     regex: Regex,
     template: &'static str,
     confidence: f64,
+    /// Index of its family in [`FAMILIES`].
+    family: usize,
 }
+
+/// Confidence factor for a name read through a one-letter typo ("resent50").
+const TYPO_FACTOR: f64 = 0.85;
+
+/// Shortest family name tried against typos (shorter names collide with ordinary words).
+const TYPO_MIN_LEN: usize = 5;
 
 /// The compiled name patterns.
 pub(crate) struct ModelRules {
@@ -478,7 +486,7 @@ impl ModelRules {
     pub fn new() -> Result<Self, regex::Error> {
         let sizes = sizes_pattern();
         let mut variants = Vec::new();
-        for family in FAMILIES {
+        for (index, family) in FAMILIES.iter().enumerate() {
             let names: Vec<String> = family.names.iter().map(|n| name_pattern(n)).collect();
             let names = names.join("|");
             for (pattern, template) in family.variants {
@@ -498,6 +506,7 @@ impl ModelRules {
                     regex,
                     template,
                     confidence,
+                    family: index,
                 });
             }
         }
@@ -524,6 +533,8 @@ impl ModelRules {
                 }
             }
         }
+        let typos = self.typos(text, &found);
+        found.extend(typos);
         for id in extra_ids.iter().filter(|id| known(id).is_none()) {
             for (start, _) in text.match_indices(id) {
                 found.push((start..start + id.len(), (id.to_string(), 0.9)));
@@ -538,6 +549,72 @@ impl ModelRules {
             })
             .collect()
     }
+}
+
+impl ModelRules {
+    /// Family names written with one typo ("resent50", "efficentnet-b0") among the ASCII words
+    /// no name matched: the word is replaced by the family's name and the family's patterns are
+    /// tried on the result.
+    fn typos(
+        &self,
+        text: &str,
+        found: &[(Range<usize>, (String, f64))],
+    ) -> Vec<(Range<usize>, (String, f64))> {
+        let mut hits = Vec::new();
+        for word in ascii_words(text) {
+            let covered = found
+                .iter()
+                .any(|(s, _)| s.start < word.end && word.start < s.end);
+            let written = text.get(word.clone()).unwrap_or_default();
+            if covered || written.len() < TYPO_MIN_LEN {
+                continue;
+            }
+            let tail = text.get(word.end..).unwrap_or_default();
+            for (index, family) in FAMILIES.iter().enumerate() {
+                let close = family.names.iter().find(|n| {
+                    n.len() >= TYPO_MIN_LEN
+                        && n.bytes().all(|b| b.is_ascii_lowercase())
+                        && edit_distance(written, n) == 1
+                });
+                let Some(name) = close else { continue };
+                let fixed = format!("{name}{tail}");
+                let hit = self
+                    .variants
+                    .iter()
+                    .filter(|v| v.family == index)
+                    .find_map(|v| {
+                        let caps = v.regex.captures(&fixed)?;
+                        let m = caps.name("m").filter(|m| m.start() == 0)?;
+                        let id = fill(v.template, &caps);
+                        known(&id)?;
+                        let end = word.end + m.end().saturating_sub(name.len());
+                        Some((word.start..end, (id, v.confidence * TYPO_FACTOR)))
+                    });
+                hits.extend(hit);
+            }
+        }
+        hits
+    }
+}
+
+/// Ranges of the runs of ASCII letters in `text` that start a word.
+fn ascii_words(text: &str) -> Vec<Range<usize>> {
+    let mut words = Vec::new();
+    let mut start: Option<usize> = None;
+    for (i, c) in text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+    {
+        match (c.is_ascii_lowercase(), start) {
+            (true, None) if ascii_boundary_before(text, i) => start = Some(i),
+            (false, Some(s)) => {
+                words.push(s..i);
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    words
 }
 
 /// A template with `{n}`, `{letter}` and `{word}` filled from the captured groups.
@@ -640,6 +717,14 @@ mod tests {
             let lower = text.to_lowercase();
             assert_eq!(ids(&lower), vec![id.to_string()], "{text}");
         }
+    }
+
+    #[test]
+    fn one_typo() {
+        assert_eq!(ids("resent50으로"), vec!["resnet50".to_string()]);
+        assert_eq!(ids("efficentnet-b0"), vec!["efficientnet_b0".to_string()]);
+        assert_eq!(ids("mobilnet v3"), vec!["mobilenet_v3_large".to_string()]);
+        assert!(ids("present").is_empty());
     }
 
     #[test]

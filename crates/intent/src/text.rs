@@ -97,6 +97,32 @@ pub(crate) fn non_overlapping<T>(mut found: Vec<(Range<usize>, T)>) -> Vec<(Rang
     kept
 }
 
+/// Edit distance between two short strings, counting an adjacent swap as one edit
+/// ("resent" → "resnet" is 1).
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +147,14 @@ mod tests {
         let m = mask("사자랑 호랑이", &[first_word]);
         assert_eq!(m.len(), "사자랑 호랑이".len());
         assert!(m.starts_with("|||||||||"));
+    }
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance("resent", "resnet"), 1);
+        assert_eq!(edit_distance("efficentnet", "efficientnet"), 1);
+        assert_eq!(edit_distance("resnet", "resnet"), 0);
+        assert_eq!(edit_distance("cat", "dog"), 3);
     }
 
     #[test]

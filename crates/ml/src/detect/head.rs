@@ -14,6 +14,8 @@ pub const REG_MAX: usize = 16;
 pub const STRIDES: [usize; 3] = [8, 16, 32];
 
 /// One layer of a head branch (`nn.Sequential(Conv, Conv, nn.Conv2d)`).
+// A few dozen values per model: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum HeadLayer {
     /// Conv + BN + SiLU.

@@ -68,6 +68,8 @@ impl YoloSize {
 }
 
 /// One of the layers 0–21 (a single-input block, or a parameter-free upsample/concat).
+// A few dozen values per model: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Layer {
     /// Conv + BN + SiLU.
