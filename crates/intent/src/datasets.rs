@@ -108,14 +108,15 @@ fn stem(word: &str) -> String {
 
 /// Finds the dataset a message names among `datasets`.
 ///
-/// An id (`ds_…`) always counts. A name counts when the message also says "dataset"/"데이터셋"
-/// (`said_dataset`), when the user is answering the dataset question (`answering`), or when the
-/// whole name appears and is distinctive (several words or not only letters).
+/// An id (`ds_…`) always counts. A name, or the words of a name ("use my cats dataset" for "My
+/// Cat Dataset"), counts next to a word such as "dataset"/"데이터셋" (`keywords`, their spans),
+/// anywhere when the user is answering the dataset question (`answering`), and a whole name that
+/// is distinctive (several words or not only letters) counts anywhere.
 pub(crate) fn find(
     text: &Text,
     ids: &Regex,
     datasets: &[DatasetRef],
-    said_dataset: bool,
+    keywords: &[Range<usize>],
     answering: bool,
 ) -> Option<DatasetHit> {
     if let Some(m) = ids.find(&text.lower) {
@@ -134,14 +135,15 @@ pub(crate) fn find(
         });
     }
     let message_words = content_words(&text.lower);
+    let near = |span: &Range<usize>| {
+        answering
+            || keywords
+                .iter()
+                .any(|k| words_between(&text.lower, span, k) <= 2)
+    };
     let mut best: Vec<(&DatasetRef, f64, Vec<Range<usize>>)> = Vec::new();
     for d in datasets {
-        let Some((score, spans)) = name_score(
-            &d.name,
-            &text.lower,
-            &message_words,
-            said_dataset || answering,
-        ) else {
+        let Some((score, spans)) = name_score(&d.name, &text.lower, &message_words, &near) else {
             continue;
         };
         match best.first() {
@@ -173,7 +175,7 @@ fn name_score(
     name: &str,
     lower: &str,
     message_words: &[(String, Range<usize>)],
-    loose: bool,
+    near: &dyn Fn(&Range<usize>) -> bool,
 ) -> Option<(f64, Vec<Range<usize>>)> {
     let name_lower = name.to_lowercase();
     let name_lower = name_lower.trim();
@@ -182,13 +184,10 @@ fn name_score(
     {
         let distinctive =
             name_lower.contains(|c: char| !c.is_alphabetic()) || name_lower.contains(' ');
-        if loose || distinctive {
-            let span = at..at + name_lower.len();
+        let span = at..at + name_lower.len();
+        if distinctive || near(&span) {
             return Some((1.0, vec![span]));
         }
-    }
-    if !loose {
-        return None;
     }
     let name_words = content_words(name_lower);
     if name_words.is_empty() {
@@ -199,12 +198,30 @@ fn name_score(
         .filter_map(|(w, _)| {
             message_words
                 .iter()
-                .find(|(m, _)| m == w)
+                .find(|(m, s)| m == w && near(s))
                 .map(|(_, s)| s.clone())
         })
         .collect();
     let score = spans.len() as f64 / name_words.len() as f64;
     (score >= 0.5).then_some((score * 0.9, spans))
+}
+
+/// Number of words between two spans of `text`; `usize::MAX` when punctuation separates them
+/// ("my data, classes cat and dog": "cat" is not about the data).
+fn words_between(text: &str, a: &Range<usize>, b: &Range<usize>) -> usize {
+    let gap = if a.end <= b.start {
+        a.end..b.start
+    } else {
+        b.end..a.start.max(b.end)
+    };
+    let between = text.get(gap).unwrap_or_default();
+    if between.contains(|c: char| !c.is_alphanumeric() && !c.is_whitespace() && c != '\'') {
+        return usize::MAX;
+    }
+    between
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .count()
 }
 
 /// Position of `needle` in `hay` where it is not part of a longer ASCII word.
@@ -227,9 +244,14 @@ mod tests {
         ]
     }
 
-    fn mention(message: &str, said: bool, answering: bool) -> Option<DatasetMention> {
+    fn mention(message: &str, answering: bool) -> Option<DatasetMention> {
         let ids = Regex::new(r"\bds_[0-9a-z_\-]+").unwrap();
-        find(&Text::new(message), &ids, &sets(), said, answering).map(|h| h.mention)
+        let text = Text::new(message);
+        let keywords: Vec<Range<usize>> = ["dataset", "데이터셋", "data"]
+            .iter()
+            .filter_map(|k| text.lower.find(k).map(|at| at..at + k.len()))
+            .collect();
+        find(&text, &ids, &sets(), &keywords, answering).map(|h| h.mention)
     }
 
     fn matched(id: &str) -> Option<DatasetMention> {
@@ -238,25 +260,21 @@ mod tests {
 
     #[test]
     fn by_id_and_name() {
-        assert_eq!(mention("ds_123 써줘", false, false), matched("ds_123"));
+        assert_eq!(mention("ds_123 써줘", false), matched("ds_123"));
         assert_eq!(
-            mention("ds_999", false, false),
+            mention("ds_999", false),
             Some(DatasetMention::NotFound {
                 text: "ds_999".into()
             })
         );
+        assert_eq!(mention("use my cats dataset", false), matched("ds_123"));
+        assert_eq!(mention("고양이 데이터셋으로", false), matched("ds_456"));
+        assert_eq!(mention("my-drive/flowers please", false), matched("ds_789"));
+        assert_eq!(mention("고양이 3종류 분류", false), None);
         assert_eq!(
-            mention("use my cats dataset", true, false),
-            matched("ds_123")
+            mention("make a model for my data, classes cat and dog", false),
+            None
         );
-        assert_eq!(
-            mention("고양이 데이터셋으로", true, false),
-            matched("ds_456")
-        );
-        assert_eq!(
-            mention("my-drive/flowers please", false, false),
-            matched("ds_789")
-        );
-        assert_eq!(mention("고양이 3종류 분류", false, false), None);
+        assert_eq!(mention("cat", true), matched("ds_123"));
     }
 }

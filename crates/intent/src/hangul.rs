@@ -122,8 +122,6 @@ const ENDINGS: &[(&str, After)] = &[
     ("가", After::Vowel),
     ("에서", After::Any),
     ("의", After::Any),
-    ("도", After::Any),
-    ("만", After::Any),
     ("이랑", After::ConsonantNotIeung),
 ];
 
@@ -192,6 +190,7 @@ mod tests {
         assert_eq!(strip_endings("데이터셋으로"), "데이터셋");
         assert_eq!(strip_endings("사과"), "사과");
         assert_eq!(strip_endings("가을"), "가을");
+        assert_eq!(strip_endings("포도"), "포도");
         assert_eq!(strip_endings("야"), "야");
         assert_eq!(strip_endings("cats"), "cats");
     }

@@ -292,11 +292,12 @@ pub(crate) fn parse_answering(
     let dataset_words = rules.dataset_words.find(&masked);
     spans.extend(dataset_words.iter().map(|h| h.span.clone()));
     let answering_dataset = answering.contains(&Field::Dataset);
+    let keyword_spans: Vec<Range<usize>> = dataset_words.iter().map(|h| h.span.clone()).collect();
     let dataset = datasets::find(
         &text,
         &rules.dataset_ids,
         &ctx.datasets,
-        !dataset_words.is_empty(),
+        &keyword_spans,
         answering_dataset,
     );
     if let Some(d) = dataset {
