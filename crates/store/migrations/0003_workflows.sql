@@ -38,6 +38,7 @@ CREATE TABLE workflow_logs (
 );
 
 ALTER TABLE jobs ADD COLUMN max_concurrent BIGINT;
+CREATE INDEX jobs_by_user ON jobs(user_id, kind, started_at);
 
 CREATE TABLE model_throughput (
     model          TEXT NOT NULL,

@@ -64,13 +64,18 @@ impl JobStore for SqlStore {
     ) -> StoreResult<Option<Job>> {
         // Claimable: queued, or running with an expired lease (its worker died), and the
         // owner's per-user cap not reached by their live jobs of this kind. Among claimable
-        // jobs the owner with the fewest live jobs goes first (fair share), then the oldest.
+        // jobs the owner with the fewest live jobs goes first (fair share), then the owner
+        // served least recently (round robin), then the oldest.
         // The condition is repeated in the outer UPDATE so that of two racing workers only one
         // wins the row. On PostgreSQL a transaction-scoped advisory lock per kind serialises
         // claims, so two workers cannot both see a user below their cap, and `SKIP LOCKED` passes
         // over rows a cancellation or heartbeat holds; SQLite serialises writers anyway.
         let live = "(SELECT COUNT(*) FROM jobs r WHERE r.kind = j.kind AND r.user_id = j.user_id \
                     AND r.status = 'running' AND r.lease_expires_at >= $3 AND r.id <> j.id)";
+        // Round robin between users: the owner served least recently (latest start of any of
+        // their jobs of this kind; never served first) goes next.
+        let served = "(SELECT COALESCE(MAX(s.started_at), 0) FROM jobs s \
+                      WHERE s.kind = j.kind AND s.user_id = j.user_id)";
         let claimable = format!(
             "(j.status = 'queued' OR (j.status = 'running' AND j.lease_expires_at < $3)) \
              AND (j.max_concurrent IS NULL OR {live} < j.max_concurrent)"
@@ -84,7 +89,7 @@ impl JobStore for SqlStore {
             "UPDATE jobs SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
              attempts = attempts + 1, started_at = COALESCE(started_at, $3), updated_at = $3 \
              WHERE id = (SELECT j.id FROM jobs j WHERE j.kind = $4 AND {claimable} \
-                         ORDER BY {live}, j.created_at, j.id LIMIT 1 {lock}) \
+                         ORDER BY {live}, {served}, j.created_at, j.id LIMIT 1 {lock}) \
              AND id IN (SELECT j.id FROM jobs j WHERE j.kind = $4 AND {claimable}) \
              RETURNING {JOB_COLUMNS}"
         );

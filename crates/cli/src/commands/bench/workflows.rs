@@ -54,9 +54,12 @@ async fn ready_dataset(app: &App, principal: &Principal) -> anyhow::Result<Strin
     let archive = app::datasets::store_archive(app, principal, stream).await?;
     let form = app::datasets::UploadForm {
         name: Some("tiny".into()),
+        format: Some("auto".into()),
         ..Default::default()
     };
-    let summary = app::datasets::create(app, principal, form, Some(archive)).await?;
+    let summary = app::datasets::create(app, principal, form, Some(archive))
+        .await
+        .map_err(|e| anyhow::anyhow!("dataset: {e:?}"))?;
     for _ in 0..600 {
         let detail = app::datasets::get(app, principal, &summary.dataset_id).await?;
         match detail.status.as_str() {
@@ -135,7 +138,7 @@ pub async fn run(args: WorkflowBenchArgs) -> anyhow::Result<()> {
     .await
     .into_iter()
     .collect::<Result<Vec<_>, _>>()
-    .context("submitting")?;
+    .map_err(|e| anyhow::anyhow!("submitting: {e:?}"))?;
     let submit_secs = started.elapsed().as_secs_f64();
 
     // Wait for every workflow to end.
