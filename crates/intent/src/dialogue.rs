@@ -176,11 +176,13 @@ impl Session {
         old.update_confidence();
     }
 
-    /// "추천해줘" / "default": each pending question the message did not answer takes its first
-    /// suggestion, read as if the user had written it.
+    /// "추천해줘" / "default": each pending question the message did not answer, except the
+    /// dataset, takes its first suggestion, read as if the user had written it.
     fn take_suggestions(&mut self, ctx: &ParseContext, stated: &[Field]) {
         let pending = std::mem::take(&mut self.pending);
-        for q in pending.iter().filter(|q| !stated.contains(&q.field)) {
+        // The dataset is never picked for the user: it decides what the model learns.
+        let open = |q: &&Question| !stated.contains(&q.field) && q.field != Field::Dataset;
+        for q in pending.iter().filter(open) {
             let Some(first) = q.suggestions.first() else {
                 continue;
             };
@@ -212,6 +214,21 @@ impl Session {
                 .collect()
         };
         let trainable = |t: TaskType| ctx.models.iter().any(|m| m.task_type == t);
+        // For a task the platform trains, only its models; otherwise whatever is closest.
+        let suggest_for = |t: TaskType| -> Vec<String> {
+            let same: Vec<String> = ctx
+                .models
+                .iter()
+                .filter(|m| m.task_type == t)
+                .map(|m| m.id.clone())
+                .collect();
+            let ranked = suggest(None, Some(t));
+            if same.is_empty() {
+                ranked
+            } else {
+                ranked.into_iter().filter(|id| same.contains(id)).collect()
+            }
+        };
         match (task, model_id, model) {
             (None, None, _) => {
                 let mut tasks: Vec<TaskType> = Vec::new();
@@ -231,7 +248,7 @@ impl Session {
                 ));
             }
             (Some(t), None, _) => {
-                let s = suggest(None, Some(t));
+                let s = suggest_for(t);
                 let q = if trainable(t) {
                     messages::ask_model(lang, t, &s)
                 } else {
@@ -245,7 +262,7 @@ impl Session {
                 asks.push(Ask::new(Field::ModelName, q, s));
             }
             (Some(t), Some(id), Some(m)) if m.task_type != t => {
-                let s = suggest(None, Some(t));
+                let s = suggest_for(t);
                 let q = if trainable(t) {
                     messages::ask_model_for_task(lang, display_name(id), m.task_type, t, &s)
                 } else {

@@ -14,7 +14,7 @@ use crate::lang::Language;
 use crate::lexicon::{self, Hit, Lexicon};
 use crate::models::{ModelRef, ModelRules, default_catalogue, known};
 use crate::numbers;
-use crate::numeric::{NumericRules, Value};
+use crate::numeric::{self, NumericRules, Value};
 use crate::reply::Field;
 use crate::text::Text;
 
@@ -345,44 +345,19 @@ pub(crate) fn parse_answering(
     if let Some(field) = answering
         .iter()
         .copied()
-        .find(|f| is_numeric(*f) && !intent.has(*f))
+        .find(|f| numeric::is_numeric(*f) && !intent.has(*f))
         && let Some(v) = rules
             .bare_number
             .captures(&masked)
             .and_then(|c| c.name("v"))
     {
-        let text = v.as_str();
-        let value = if text.contains(['x', '×', '*']) {
-            let mut sides = text
-                .split(['x', '×', '*'])
-                .filter_map(|s| s.trim().parse().ok());
-            sides
-                .next()
-                .zip(sides.next())
-                .map(|(w, h)| Value::Size([w, h]))
-        } else if field == Field::LearningRate {
-            numbers::value(text).map(Value::Real)
-        } else {
-            numbers::whole(text).map(Value::Whole)
-        };
+        let value = numeric::read_answer(field, v.as_str());
         if let Some(value) = value {
             intent.set_number(field, value, 0.8);
         }
     }
     intent.update_confidence();
     intent
-}
-
-/// Whether the numeric rules fill `field`.
-fn is_numeric(field: Field) -> bool {
-    matches!(
-        field,
-        Field::NumClasses
-            | Field::Epochs
-            | Field::BatchSize
-            | Field::LearningRate
-            | Field::ImageSize
-    )
 }
 
 /// Whether the whole message is a confirmation ("네", "ok!").

@@ -24,7 +24,7 @@ impl Language {
             return Some(Language::Ko);
         }
         let english_words = message
-            .split(|c: char| !c.is_alphanumeric() && c != '\'')
+            .split(|c: char| !c.is_alphanumeric() && c != '\'' && c != '_')
             .filter(|w| w.len() >= 2 && w.chars().all(|c| c.is_ascii_alphabetic() || c == '\''))
             .count();
         (english_words >= 2).then_some(Language::En)
@@ -49,6 +49,7 @@ mod tests {
         assert_eq!(Language::detect("use my cats dataset"), Some(Language::En));
         assert_eq!(Language::detect("yolov8n"), None);
         assert_eq!(Language::detect("ds_123"), None);
+        assert_eq!(Language::detect("edit_config"), None);
         assert_eq!(
             Language::detect("ResNet50으로 cats and dogs"),
             Some(Language::Ko)

@@ -12,6 +12,8 @@
 //! `numeric`, model families in `models`, Korean particles in `hangul`. Text is NFKC-normalised
 //! and lowercased first, so full-width forms, decomposed Hangul and capitals all match.
 
+#![warn(missing_docs)]
+
 mod classes;
 mod datasets;
 mod dialogue;
@@ -24,6 +26,7 @@ mod messages;
 mod models;
 mod numbers;
 mod numeric;
+mod pattern;
 mod reply;
 mod text;
 

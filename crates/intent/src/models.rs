@@ -7,6 +7,7 @@ use domain::dataset::TaskType;
 use regex::Regex;
 
 use crate::hyper::Hyperparameters;
+use crate::pattern::{SEP, alternation, flexible};
 use crate::text::{ascii_boundary_before, edit_distance, non_overlapping};
 
 /// A model the platform can train.
@@ -267,17 +268,17 @@ const FAMILIES: &[Family] = &[
         confidence: 0.75,
     },
     Family {
-        names: &["yolov8", "yolo8", "욜로v8", "욜로8", "v8"],
+        names: &["yolov8", "yolo v8", "yolo8", "욜로v8", "욜로8", "v8"],
         variants: &[(r"(?P<size>{size})", "yolov8{letter}"), ("", "yolov8n")],
         confidence: 0.95,
     },
     Family {
-        names: &["yolo11", "yolov11", "욜로11", "욜로v11", "v11"],
+        names: &["yolo11", "yolov11", "yolo v11", "욜로11", "욜로v11", "v11"],
         variants: &[(r"(?P<size>{size})", "yolo11{letter}"), ("", "yolo11n")],
         confidence: 0.95,
     },
     Family {
-        names: &["yolov5", "yolo5", "욜로v5", "v5"],
+        names: &["yolov5", "yolo v5", "yolo5", "욜로v5", "v5"],
         variants: &[(r"(?P<size>{size})", "yolov5{letter}"), ("", "yolov5s")],
         confidence: 0.95,
     },
@@ -385,6 +386,16 @@ const FAMILIES: &[Family] = &[
         confidence: 0.95,
     },
     Family {
+        names: &["ssd", "ssd300"],
+        variants: &[("", "ssd")],
+        confidence: 0.9,
+    },
+    Family {
+        names: &["fcn"],
+        variants: &[("", "fcn")],
+        confidence: 0.9,
+    },
+    Family {
         names: &["unet", "u net", "유넷"],
         variants: &[("", "unet")],
         confidence: 0.9,
@@ -396,58 +407,9 @@ const FAMILIES: &[Family] = &[
     },
 ];
 
-/// Separators allowed inside a model name ("resnet-50", "yolo v8", "vit_b/16").
-const SEP: &str = r"[\s_\-/.]*";
-
-/// A name as a regex: split at separators and where letters meet digits or scripts change, the
-/// pieces joined by [`SEP`]; so "yolov8" also matches "YOLO v8" and "yolo-v8".
-fn name_pattern(name: &str) -> String {
-    #[derive(PartialEq, Clone, Copy)]
-    enum Class {
-        Digit,
-        Latin,
-        Other,
-    }
-    let class = |c: char| {
-        if c.is_ascii_digit() {
-            Class::Digit
-        } else if c.is_ascii_alphabetic() {
-            Class::Latin
-        } else {
-            Class::Other
-        }
-    };
-    let mut pieces: Vec<String> = Vec::new();
-    let mut last: Option<Class> = None;
-    for c in name.chars() {
-        if c == ' ' || c == '-' || c == '_' {
-            last = None;
-            continue;
-        }
-        if last != Some(class(c)) {
-            pieces.push(String::new());
-        }
-        last = Some(class(c));
-        if let Some(p) = pieces.last_mut() {
-            p.push(c);
-        }
-    }
-    pieces
-        .iter()
-        .map(|p| regex::escape(p))
-        .collect::<Vec<_>>()
-        .join(SEP)
-}
-
 /// Regex alternation of every size word, longest first.
 fn sizes_pattern() -> String {
-    let mut words: Vec<&str> = SIZES.iter().flat_map(|s| s.0.iter().copied()).collect();
-    words.sort_by_key(|w| std::cmp::Reverse(w.len()));
-    words
-        .iter()
-        .map(|w| name_pattern(w))
-        .collect::<Vec<_>>()
-        .join("|")
+    alternation(SIZES.iter().flat_map(|s| s.0.iter().copied()), flexible)
 }
 
 /// A model named in a message.
@@ -487,7 +449,7 @@ impl ModelRules {
         let sizes = sizes_pattern();
         let mut variants = Vec::new();
         for (index, family) in FAMILIES.iter().enumerate() {
-            let names: Vec<String> = family.names.iter().map(|n| name_pattern(n)).collect();
+            let names: Vec<String> = family.names.iter().map(|n| flexible(n)).collect();
             let names = names.join("|");
             for (pattern, template) in family.variants {
                 let pattern = pattern.replace("{size}", &sizes);
@@ -693,6 +655,8 @@ mod tests {
             ("레스넷50", "resnet50"),
             ("small cnn", "small_cnn"),
             ("yolov8 nano", "yolov8n"),
+            ("YOLO v8 small", "yolov8s"),
+            ("yolo-v8-n", "yolov8n"),
             ("yolov8n", "yolov8n"),
             ("v8n", "yolov8n"),
             ("yolov8s", "yolov8s"),
@@ -716,6 +680,24 @@ mod tests {
         ] {
             let lower = text.to_lowercase();
             assert_eq!(ids(&lower), vec![id.to_string()], "{text}");
+        }
+    }
+
+    #[test]
+    fn every_known_id_as_written() {
+        for k in KNOWN {
+            assert_eq!(
+                ids(&format!("{} 써줘", k.id)),
+                vec![k.id.to_string()],
+                "{}",
+                k.id
+            );
+            let name = k.name.to_lowercase();
+            assert_eq!(
+                ids(&format!("use {name} please")),
+                vec![k.id.to_string()],
+                "{name}"
+            );
         }
     }
 

@@ -2,6 +2,8 @@
 //! ("스물한", "세") and Sino-Korean ("이십일"). The tables below generate both the regex
 //! fragment that finds a number and the function that reads its value.
 
+use crate::pattern::alternation;
+
 /// One numeral system: tens words combine with a following unit word ("twenty" + "one").
 struct Numerals {
     /// Words for multiples of ten (or larger), with their values.
@@ -115,19 +117,16 @@ const SYSTEMS: [&Numerals; 3] = [&ENGLISH, &KOREAN_NATIVE, &KOREAN_SINO];
 /// Joiner allowed between a tens word and a unit word.
 const JOIN: &str = r"[\s\-]?";
 
-/// Regex alternatives (longest first, so "seventeen" wins over "seven" and "스물" over "스무").
-fn alternation(words: &[(&str, u64)]) -> String {
-    let mut words: Vec<&str> = words.iter().map(|(w, _)| *w).collect();
-    words.sort_by_key(|w| std::cmp::Reverse(w.len()));
-    let escaped: Vec<String> = words.iter().map(|w| regex::escape(w)).collect();
-    format!("(?:{})", escaped.join("|"))
+/// Regex alternatives of a table's words, longest first.
+fn words_of(table: &[(&str, u64)]) -> String {
+    alternation(table.iter().map(|(w, _)| *w), regex::escape)
 }
 
 /// Regex fragment (no groups) matching a number written in words, in any system.
 pub(crate) fn words_pattern() -> String {
     let mut parts = Vec::new();
     for system in SYSTEMS {
-        let (tens, units) = (alternation(system.tens), alternation(system.units));
+        let (tens, units) = (words_of(system.tens), words_of(system.units));
         parts.push(format!("{tens}(?:{JOIN}{units})?"));
         if system.units_alone {
             parts.push(units);

@@ -11,6 +11,7 @@ use std::ops::Range;
 use regex::{Captures, Regex};
 
 use crate::numbers;
+use crate::pattern::{alternation, flexible};
 use crate::reply::Field;
 use crate::text::{ascii_boundary_after, ascii_boundary_before};
 
@@ -215,20 +216,22 @@ const RULES: &[Rule] = &[
     },
 ];
 
-/// Separators allowed inside a keyword ("batch size", "batch_size", "batchsize").
-const KEYWORD_SEP: &str = r"[\s_\-]*";
+/// Whether `field` is one of the numeric fields.
+pub(crate) fn is_numeric(field: Field) -> bool {
+    RULES.iter().any(|r| r.field == field)
+}
+
+/// A bare number ("50", "224x224", "세") read as the answer to a question about `field`.
+pub(crate) fn read_answer(field: Field, text: &str) -> Option<Value> {
+    RULES
+        .iter()
+        .find(|r| r.field == field)?
+        .kind
+        .read(text.trim())
+}
 
 /// Words allowed between a keyword and its number ("에폭은 50", "epochs to 20", "lr=3e-4").
 const GLUE: &str = r"(?:\s*(?:[:=]|수는|수를|수|횟수|크기는|크기를|크기|사이즈|값|은|는|을|를|이|가|도|to|of|is|at|as|be|size|count)\s*){0,3}?\s*";
-
-/// A keyword as a regex: its words joined by [`KEYWORD_SEP`].
-fn keyword_pattern(keyword: &str) -> String {
-    keyword
-        .split(' ')
-        .map(regex::escape)
-        .collect::<Vec<_>>()
-        .join(KEYWORD_SEP)
-}
 
 /// A keyword without separators, to find which row a matched keyword came from.
 fn squash(text: &str) -> String {
@@ -239,10 +242,7 @@ fn squash(text: &str) -> String {
 
 /// Regex alternation of keywords, longest first.
 fn keywords_pattern(keywords: &[(&str, f64)]) -> String {
-    let mut words: Vec<&str> = keywords.iter().map(|k| k.0).collect();
-    words.sort_by_key(|w| std::cmp::Reverse(w.len()));
-    let parts: Vec<String> = words.iter().map(|w| keyword_pattern(w)).collect();
-    format!("(?:{})", parts.join("|"))
+    alternation(keywords.iter().map(|k| k.0), flexible)
 }
 
 /// The compiled regexes of one rule.

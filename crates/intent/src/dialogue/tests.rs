@@ -283,7 +283,7 @@ fn detection_and_task_conflicts() {
         "{}",
         q.question
     );
-    assert_eq!(q.suggestions, ["yolov8n", "yolov8s", "resnet18"]);
+    assert_eq!(q.suggestions, ["yolov8n", "yolov8s"]);
 
     let r = Session::new().handle_at("세그멘테이션 모델 만들어줘", &ctx(), at());
     assert!(
@@ -294,6 +294,45 @@ fn detection_and_task_conflicts() {
 
     let r = Session::new().handle_at("모델 하나 만들어줘", &ctx(), at());
     assert_eq!(question(&r, Field::TaskType).suggestions, ["분류", "탐지"]);
+}
+
+#[test]
+fn actions_sent_as_messages() {
+    let mut s = Session::new();
+    let r = say(&mut s, "yolov8s로 helmet, head 탐지, ds_123 데이터셋");
+    assert!(matches!(r, Reply::IntentComplete(_)));
+    let r = say(&mut s, "edit_config");
+    assert!(
+        r.message().starts_with("어떤 설정을 바꿀까요?"),
+        "{}",
+        r.message()
+    );
+    assert!(!r.start_requested());
+    let r = say(&mut s, "배치 8");
+    assert_eq!(config(&r).hyperparameters.batch_size, 8);
+    let r = say(&mut s, "start_training");
+    assert!(r.start_requested());
+    assert_eq!(r.message(), "학습을 시작할게요!");
+}
+
+#[test]
+fn suggestions_answer_questions() {
+    let mut s = Session::new();
+    let r = say(&mut s, "탐지 모델 만들어줘");
+    assert_eq!(
+        question(&r, Field::ModelName).suggestions,
+        ["yolov8n", "yolov8s"]
+    );
+    let r = say(&mut s, "추천해줘");
+    assert!(!questions(&r).contains(&Field::ModelName));
+    let Reply::ClarificationNeeded(c) = &r else {
+        panic!()
+    };
+    assert_eq!(c.parsed_intent.model.as_deref(), Some("yolov8n"));
+    let r = say(&mut s, "사람, 자동차");
+    assert_eq!(questions(&r), [Field::Dataset]);
+    let r = say(&mut s, "My Cat Dataset");
+    assert_eq!(config(&r).class_names, ["사람", "자동차"]);
 }
 
 #[test]
