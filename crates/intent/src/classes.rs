@@ -14,6 +14,11 @@ use crate::lexicon::{
 };
 use crate::text::{MASK, Text};
 
+/// Quotation marks around names ("\"cat\", \"dog\"") are ignored.
+const QUOTES: &[char] = &[
+    '"', '“', '”', '‘', '’', '`', '«', '»', '「', '」', '『', '』',
+];
+
 /// Most words a class name may have.
 const MAX_WORDS: usize = 3;
 
@@ -76,7 +81,8 @@ fn tokenize(masked: &str) -> Vec<Token> {
         if let Some(s) = start.take() {
             push_word(&mut tokens, masked, s..i);
         }
-        if c == MASK || (!c.is_whitespace() && !LIST_PUNCTUATION.contains(&c)) {
+        if c == MASK || !(c.is_whitespace() || QUOTES.contains(&c) || LIST_PUNCTUATION.contains(&c))
+        {
             tokens.push(Token::Boundary);
         } else if LIST_PUNCTUATION.contains(&c) {
             tokens.push(Token::Sep);
@@ -264,6 +270,7 @@ mod tests {
             ["치즈", "나비", "츄르"]
         );
         assert_eq!(list("호랑이랑 곰이랑 사자"), ["호랑이", "곰", "사자"]);
+        assert_eq!(list("\"cat\", \"dog\""), ["cat", "dog"]);
         assert_eq!(list("빨강, 초록, 파랑"), ["빨강", "초록", "파랑"]);
         assert_eq!(list("개와 고양이를 구분하는 모델"), ["개", "고양이"]);
         assert_eq!(list("two classes: ok and defect"), ["ok", "defect"]);

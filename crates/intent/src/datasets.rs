@@ -111,7 +111,7 @@ fn stem(word: &str) -> String {
 /// An id (`ds_…`) always counts. A name, or the words of a name ("use my cats dataset" for "My
 /// Cat Dataset"), counts next to a word such as "dataset"/"데이터셋" (`keywords`, their spans),
 /// anywhere when the user is answering the dataset question (`answering`), and a whole name that
-/// is distinctive (several words or not only letters) counts anywhere.
+/// is distinctive (not only letters and spaces) counts anywhere.
 pub(crate) fn find(
     text: &Text,
     ids: &Regex,
@@ -182,8 +182,8 @@ fn name_score(
     if name_lower.chars().count() >= 2
         && let Some(at) = find_bounded(lower, name_lower)
     {
-        let distinctive =
-            name_lower.contains(|c: char| !c.is_alphabetic()) || name_lower.contains(' ');
+        // "my-drive/cats" or "cats_v2" cannot be an ordinary phrase; "고양이 사진" can.
+        let distinctive = name_lower.contains(|c: char| !c.is_alphabetic() && !c.is_whitespace());
         let span = at..at + name_lower.len();
         if distinctive || near(&span) {
             return Some((1.0, vec![span]));

@@ -72,8 +72,25 @@ impl Session {
     /// Handles one user message: parses it (short answers are read against the questions last
     /// asked), merges its facts into the session, records both messages and replies.
     pub fn handle_at(&mut self, message: &str, ctx: &ParseContext, now: DateTime<Utc>) -> Reply {
-        let pending_fields: Vec<Field> = self.pending.iter().map(|q| q.field).collect();
-        let parsed = parse_answering(message, ctx, &pending_fields);
+        let parsed = parse_answering(message, ctx, &self.pending_fields());
+        self.handle_parsed_at(message, parsed, ctx, now)
+    }
+
+    /// The fields of the questions last asked: pass them to [`parse_answering`] (or another
+    /// parser) so that short answers are read against them.
+    pub fn pending_fields(&self) -> Vec<Field> {
+        self.pending.iter().map(|q| q.field).collect()
+    }
+
+    /// Like [`Session::handle_at`], for a message already parsed, for instance the rule parser's
+    /// result completed by another parser with [`ParsedIntent::fill_missing`].
+    pub fn handle_parsed_at(
+        &mut self,
+        message: &str,
+        parsed: ParsedIntent,
+        ctx: &ParseContext,
+        now: DateTime<Utc>,
+    ) -> Reply {
         if let Some(lang) = parsed.language {
             self.language = lang;
         }
@@ -156,22 +173,10 @@ impl Session {
         {
             old.model = None;
         }
-        macro_rules! take {
-            ($($field:ident),*) => { $( if newer.$field.is_some() { old.$field = newer.$field; } )* };
+        for field in Field::ALL.into_iter().filter(|f| newer.has(*f)) {
+            old.copy_field(&newer, field);
         }
-        take!(
-            language,
-            task_type,
-            model,
-            num_classes,
-            class_names,
-            dataset,
-            epochs,
-            batch_size,
-            learning_rate,
-            optimizer,
-            image_size
-        );
+        old.language = newer.language.or(old.language);
         old.commands = newer.commands;
         old.update_confidence();
     }
@@ -188,7 +193,7 @@ impl Session {
             };
             let parsed = parse_answering(first, ctx, &[q.field]);
             let mut only = ParsedIntent::default();
-            copy_field(&parsed, &mut only, q.field);
+            only.copy_field(&parsed, q.field);
             if only.has(q.field) {
                 self.merge(only, ctx);
             }
@@ -563,22 +568,6 @@ fn default_of(defaults: &Hyperparameters, field: Field) -> Vec<String> {
         Field::LearningRate => vec![defaults.learning_rate.to_string()],
         Field::ImageSize => vec!["224x224".to_string()],
         _ => vec![],
-    }
-}
-
-/// Copies one field from `from` to `to`.
-fn copy_field(from: &ParsedIntent, to: &mut ParsedIntent, field: Field) {
-    match field {
-        Field::TaskType => to.task_type = from.task_type.clone(),
-        Field::ModelName => to.model = from.model.clone(),
-        Field::NumClasses => to.num_classes = from.num_classes.clone(),
-        Field::ClassNames => to.class_names = from.class_names.clone(),
-        Field::Dataset => to.dataset = from.dataset.clone(),
-        Field::Epochs => to.epochs = from.epochs.clone(),
-        Field::BatchSize => to.batch_size = from.batch_size.clone(),
-        Field::LearningRate => to.learning_rate = from.learning_rate.clone(),
-        Field::Optimizer => to.optimizer = from.optimizer.clone(),
-        Field::ImageSize => to.image_size = from.image_size.clone(),
     }
 }
 

@@ -156,6 +156,23 @@ impl ParsedIntent {
         self.confidence = (mean * 100.0).round() / 100.0;
     }
 
+    /// Takes from `other` every field this intent lacks (for merging a second parser's answer,
+    /// such as an LLM's, under the rule parser's), and the commands it adds.
+    pub fn fill_missing(&mut self, other: &ParsedIntent) {
+        for field in Field::ALL {
+            if !self.has(field) && other.has(field) {
+                self.copy_field(other, field);
+            }
+        }
+        for c in &other.commands {
+            if !self.commands.contains(c) {
+                self.commands.push(*c);
+            }
+        }
+        self.language = self.language.or(other.language);
+        self.update_confidence();
+    }
+
     /// Whether the message stated no fact at all.
     pub fn is_empty(&self) -> bool {
         self.confidences().is_empty()
@@ -174,6 +191,22 @@ impl ParsedIntent {
             Field::LearningRate => self.learning_rate.is_some(),
             Field::Optimizer => self.optimizer.is_some(),
             Field::ImageSize => self.image_size.is_some(),
+        }
+    }
+
+    /// Sets `field` to its value in `from` (absent there, absent here).
+    pub(crate) fn copy_field(&mut self, from: &ParsedIntent, field: Field) {
+        match field {
+            Field::TaskType => self.task_type = from.task_type.clone(),
+            Field::ModelName => self.model = from.model.clone(),
+            Field::NumClasses => self.num_classes = from.num_classes.clone(),
+            Field::ClassNames => self.class_names = from.class_names.clone(),
+            Field::Dataset => self.dataset = from.dataset.clone(),
+            Field::Epochs => self.epochs = from.epochs.clone(),
+            Field::BatchSize => self.batch_size = from.batch_size.clone(),
+            Field::LearningRate => self.learning_rate = from.learning_rate.clone(),
+            Field::Optimizer => self.optimizer = from.optimizer.clone(),
+            Field::ImageSize => self.image_size = from.image_size.clone(),
         }
     }
 
@@ -259,13 +292,10 @@ fn best<T: Clone>(hits: &[Hit<T>]) -> Option<&Hit<T>> {
         .max_by(|a, b| a.confidence.total_cmp(&b.confidence))
 }
 
-/// Parses a message that may answer the questions about `answering`: a bare number then fills
-/// the numeric field asked about, bare words the class names, a bare name the dataset.
-pub(crate) fn parse_answering(
-    message: &str,
-    ctx: &ParseContext,
-    answering: &[Field],
-) -> ParsedIntent {
+/// Parses a message that may answer the questions about `answering` (see
+/// [`Session::pending_fields`](crate::Session::pending_fields)): a bare number then fills the
+/// numeric field asked about, bare words the class names, a bare name the dataset.
+pub fn parse_answering(message: &str, ctx: &ParseContext, answering: &[Field]) -> ParsedIntent {
     let mut intent = ParsedIntent {
         language: Language::detect(message),
         ..ParsedIntent::default()
@@ -325,7 +355,7 @@ pub(crate) fn parse_answering(
         intent.num_classes = Some(Extracted::new(c.value, c.confidence));
     }
     intent.commands = commands.iter().map(|c| c.value).collect();
-    if is_confirmation(&text.lower) {
+    if is_confirmation(&text.lower) && !intent.commands.contains(&Command::Start) {
         intent.commands.push(Command::Start);
     }
     for hits in [

@@ -123,10 +123,23 @@ pub(crate) const OPTIMIZERS: &[(&str, Optimizer, f64)] = &[
 /// Requests anywhere in a message: start training, edit the configuration, take the suggestion.
 pub(crate) const COMMANDS: &[(&str, Command, f64)] = &[
     ("start_training", Command::Start, 1.0),
-    ("시작", Command::Start, 0.9),
+    ("시작해", Command::Start, 0.9),
+    ("시작 해", Command::Start, 0.9),
+    ("시작하자", Command::Start, 0.9),
+    ("시작할게", Command::Start, 0.9),
+    ("시작할래", Command::Start, 0.9),
+    ("시작하세요", Command::Start, 0.9),
+    ("시작합시다", Command::Start, 0.9),
+    ("학습 시작", Command::Start, 0.9),
+    ("훈련 시작", Command::Start, 0.9),
     ("진행해", Command::Start, 0.8),
     ("진행 해", Command::Start, 0.8),
-    ("start", Command::Start, 0.9),
+    ("start training", Command::Start, 0.9),
+    ("start the training", Command::Start, 0.9),
+    ("start it", Command::Start, 0.9),
+    ("start now", Command::Start, 0.9),
+    ("let's start", Command::Start, 0.9),
+    ("lets start", Command::Start, 0.9),
     ("go ahead", Command::Start, 0.9),
     ("kick off", Command::Start, 0.8),
     ("launch", Command::Start, 0.8),
@@ -153,6 +166,8 @@ pub(crate) const COMMANDS: &[(&str, Command, f64)] = &[
 
 /// Whole messages that confirm ("네", "ok"): a start request once the configuration is complete.
 pub(crate) const CONFIRMATIONS: &[&str] = &[
+    "시작",
+    "start",
     "네",
     "예",
     "응",

@@ -35,7 +35,9 @@ pub use dialogue::{ChatMessage, Role, Session};
 pub use domain::DatasetStatus;
 pub use domain::dataset::TaskType;
 pub use hyper::{Hyperparameters, LIMITS, Limit, Optimizer, limit};
-pub use intent::{Command, Extracted, ParseContext, ParsedIntent, parse, self_check};
+pub use intent::{
+    Command, Extracted, ParseContext, ParsedIntent, parse, parse_answering, self_check,
+};
 pub use lang::Language;
 pub use models::{ModelRef, default_catalogue};
 pub use numbers::{english_words, korean_native, korean_sino};

@@ -214,6 +214,10 @@ fn commands() {
     assert_eq!(p("edit_config").commands, [Command::Edit]);
     assert_eq!(p("추천해줘").commands, [Command::UseDefault]);
     assert!(p("네 가지 분류").commands.is_empty());
+    assert!(p("어떻게 시작하면 될까요?").commands.is_empty());
+    assert!(p("how do I start?").commands.is_empty());
+    assert_eq!(p("학습 시작").commands, [Command::Start]);
+    assert_eq!(p("시작!").commands, [Command::Start]);
 }
 
 #[test]
@@ -221,6 +225,17 @@ fn nothing_understood() {
     let i = p("안녕하세요");
     assert!(i.is_empty());
     assert_eq!(i.confidence, 0.0);
+}
+
+#[test]
+fn fill_missing_keeps_own_fields() {
+    let mut rules = p("resnet18로 분류");
+    let mut other = p("resnet50, 3 classes, start training");
+    other.model = Some(Extracted::new("resnet50".into(), 0.99));
+    rules.fill_missing(&other);
+    assert_eq!(rules.model.unwrap().value, "resnet18");
+    assert_eq!(rules.num_classes.unwrap().value, 3);
+    assert_eq!(rules.commands, [Command::Start]);
 }
 
 #[test]
