@@ -3,6 +3,7 @@
 //! Field names follow `shared/spec/platform-api.md` exactly.
 
 pub mod auth;
+pub mod chat;
 pub mod datasets;
 pub mod error;
 pub mod health;

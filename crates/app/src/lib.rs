@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod catalogue;
+pub mod chat;
 pub mod datasets;
 mod error;
 pub mod estimate;

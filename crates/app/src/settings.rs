@@ -220,7 +220,12 @@ impl Settings {
             ));
         }
         let known: Vec<&str> = crate::jobs::handlers().iter().map(|h| h.kind()).collect();
-        if let Some(kind) = self.worker.kinds.iter().find(|k| !known.contains(&k.as_str())) {
+        if let Some(kind) = self
+            .worker
+            .kinds
+            .iter()
+            .find(|k| !known.contains(&k.as_str()))
+        {
             return Err(SettingsError(format!(
                 "worker.kinds: unknown job kind \"{kind}\" (known: {})",
                 known.join(", ")

@@ -57,6 +57,11 @@ pub fn router(app: App) -> Result<Router, prometheus::Error> {
             "/datasets/{dataset_id}/export",
             get(routes::datasets::export),
         )
+        .route("/chat/message", post(routes::chat::message))
+        .route(
+            "/chat/sessions/{session_id}",
+            get(routes::chat::get).delete(routes::chat::delete),
+        )
         .route(
             "/workflows",
             get(routes::workflows::list).post(routes::workflows::create),

@@ -41,6 +41,7 @@ pub async fn run(store: &dyn Store) -> Result<(), String> {
     datasets_and_jobs(store).await?;
     workflows(store).await?;
     workflow_history(store).await?;
+    chat_sessions(store).await?;
     Ok(())
 }
 
@@ -749,5 +750,63 @@ async fn workflow_history(store: &dyn Store) -> Result<(), String> {
         .await
         .map_err(err)?;
     ensure!(mean == Some(150.0), "running mean: {mean:?}");
+    Ok(())
+}
+
+async fn chat_sessions(store: &dyn Store) -> Result<(), String> {
+    let jo = user("jo@example.com");
+    let kim = user("kim@example.com");
+    store.insert_user(&jo).await.map_err(err)?;
+    store.insert_user(&kim).await.map_err(err)?;
+    let now = Utc::now();
+    store
+        .insert_chat_session(&jo.id, "sess_1", r#"{"n":1}"#, now)
+        .await
+        .map_err(err)?;
+    ensure!(
+        !store
+            .update_chat_session(&kim.id, "sess_1", "{}", now)
+            .await
+            .map_err(err)?,
+        "foreign update"
+    );
+    ensure!(
+        store
+            .update_chat_session(&jo.id, "sess_1", r#"{"n":2}"#, now + Duration::seconds(1))
+            .await
+            .map_err(err)?,
+        "own update"
+    );
+    let row = store
+        .get_chat_session(&jo.id, "sess_1")
+        .await
+        .map_err(err)?
+        .ok_or("session")?;
+    ensure!(
+        row.state == r#"{"n":2}"# && row.updated_at > row.created_at,
+        "{row:?}"
+    );
+    ensure!(
+        store
+            .get_chat_session(&kim.id, "sess_1")
+            .await
+            .map_err(err)?
+            .is_none(),
+        "foreign get"
+    );
+    ensure!(
+        !store
+            .delete_chat_session(&kim.id, "sess_1")
+            .await
+            .map_err(err)?,
+        "foreign delete"
+    );
+    ensure!(
+        store
+            .delete_chat_session(&jo.id, "sess_1")
+            .await
+            .map_err(err)?,
+        "own delete"
+    );
     Ok(())
 }

@@ -104,7 +104,7 @@ pub trait ProjectStore: Send + Sync {
 
 /// Everything the platform stores in its database.
 pub trait Store:
-    UserStore + TokenStore + ProjectStore + DatasetStore + JobStore + WorkflowStore
+    UserStore + TokenStore + ProjectStore + DatasetStore + JobStore + WorkflowStore + ChatStore
 {
     /// Name of the backend (`sqlite` or `postgres`), for logs and health output.
     fn backend(&self) -> &'static str;
@@ -412,4 +412,46 @@ pub trait WorkflowStore: Send + Sync {
         device: &str,
         image_size: i64,
     ) -> StoreResult<Option<f64>>;
+}
+
+/// A stored chat session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatSessionRow {
+    /// `sess_…` id.
+    pub id: String,
+    /// Dialogue state (JSON).
+    pub state: String,
+    /// First message.
+    pub created_at: DateTime<Utc>,
+    /// Last message.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Chat sessions, always scoped to their owner.
+#[async_trait]
+pub trait ChatStore: Send + Sync {
+    /// Stores a new session.
+    async fn insert_chat_session(
+        &self,
+        user_id: &str,
+        id: &str,
+        state: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Replaces the state of one of the owner's sessions; `false` when there is none.
+    async fn update_chat_session(
+        &self,
+        user_id: &str,
+        id: &str,
+        state: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// One of the owner's sessions.
+    async fn get_chat_session(
+        &self,
+        user_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<ChatSessionRow>>;
+    /// Deletes one of the owner's sessions; `false` when there is none.
+    async fn delete_chat_session(&self, user_id: &str, id: &str) -> StoreResult<bool>;
 }
