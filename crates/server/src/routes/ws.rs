@@ -95,6 +95,8 @@ fn snapshot(w: &Workflow) -> Option<WorkflowEvent> {
         .unwrap_or_else(|| json!({}));
     match w.status {
         WorkflowStatus::Pending | WorkflowStatus::Cancelled => None,
+        // Nothing reported yet: the first live event will follow shortly.
+        WorkflowStatus::Training if w.resources.is_none() => None,
         WorkflowStatus::Training => Some(event(
             "training_progress",
             &w.id,
