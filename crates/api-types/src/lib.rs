@@ -7,6 +7,8 @@ pub mod chat;
 pub mod datasets;
 pub mod error;
 pub mod health;
+pub mod inference;
+pub mod models;
 pub mod projects;
 pub mod users;
 pub mod workflows;

@@ -10,6 +10,8 @@ pub mod datasets;
 mod error;
 pub mod estimate;
 pub mod events;
+pub mod fetch;
+pub mod inference;
 pub mod internal;
 pub mod jobs;
 pub mod projects;
@@ -42,6 +44,8 @@ pub struct App {
     pub limiter: Arc<RateLimiter>,
     /// Live events (workflow progress, cancellations).
     pub events: Arc<events::EventBus>,
+    /// Trained models kept loaded for inference.
+    pub models: Arc<inference::ModelCache>,
 }
 
 impl std::fmt::Debug for App {
@@ -83,6 +87,7 @@ impl App {
             store::Dialect::Sqlite => events::EventBus::in_process(),
         };
         Ok(Self {
+            models: Arc::new(inference::ModelCache::default()),
             events: Arc::new(events),
             settings: Arc::new(settings),
             store: Arc::new(store),

@@ -26,6 +26,8 @@ pub struct Settings {
     pub worker: WorkerSettings,
     /// Training workers.
     pub training: TrainingSettings,
+    /// Model serving.
+    pub inference: InferenceSettings,
     /// Dataset uploads.
     pub datasets: DatasetSettings,
     /// Internal service API.
@@ -127,6 +129,21 @@ pub struct TrainingSettings {
     pub max_attempts: i64,
     /// Least time between two live progress reports.
     pub progress_interval_millis: u64,
+}
+
+/// Model serving settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InferenceSettings {
+    /// Weight bytes of loaded models kept in memory.
+    pub cache_bytes: u64,
+    /// Largest image accepted.
+    pub max_image_bytes: u64,
+    /// Time limit of an `image_url` download.
+    pub fetch_timeout_secs: u64,
+    /// Redirects followed by an `image_url` download.
+    pub max_redirects: usize,
+    /// Allow `image_url`s on private, loopback and link-local addresses.
+    pub allow_private_urls: bool,
 }
 
 /// Dataset upload and unpacking limits.

@@ -59,6 +59,18 @@ fn tch_device() -> Result<Device, MlError> {
     })
 }
 
+/// The burn backends compiled into this binary.
+pub fn available_backends() -> Vec<&'static str> {
+    let mut backends = vec!["flex"];
+    if cfg!(feature = "cuda") {
+        backends.push("cuda");
+    }
+    if cfg!(feature = "tch") {
+        backends.push("tch");
+    }
+    backends
+}
+
 impl FromStr for DeviceSpec {
     type Err = MlError;
 

@@ -57,6 +57,19 @@ pub fn router(app: App) -> Result<Router, prometheus::Error> {
             "/datasets/{dataset_id}/export",
             get(routes::datasets::export),
         )
+        .route("/models", get(routes::models::list))
+        .route("/models/{model_id}", get(routes::models::get))
+        .route(
+            "/inference/{workflow_id}/predict",
+            // Base64 images are a third larger than the image limit they must respect.
+            post(routes::inference::predict).layer(DefaultBodyLimit::max(
+                usize::try_from(state.app.settings.inference.max_image_bytes)
+                    .unwrap_or(usize::MAX / 2)
+                    .saturating_mul(4)
+                    / 3
+                    + 64 * 1024,
+            )),
+        )
         .route("/chat/message", post(routes::chat::message))
         .route(
             "/chat/sessions/{session_id}",

@@ -6,6 +6,7 @@ mod auth;
 mod chat;
 mod datasets;
 mod errors;
+mod inference;
 mod operations;
 mod projects;
 mod rate_limits;

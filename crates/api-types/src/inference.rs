@@ -1,0 +1,36 @@
+//! `/inference` bodies.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `POST /inference/{workflow_id}/predict` request: exactly one of the two fields.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PredictRequest {
+    /// An http(s) URL the platform downloads (public addresses only unless configured).
+    pub image_url: Option<String>,
+    /// The image as base64, raw or as a `data:image/…;base64,` URL.
+    pub image_base64: Option<String>,
+}
+
+/// One class of an answer.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct PredictionView {
+    /// Class name.
+    pub class: String,
+    /// Probability in [0, 1].
+    pub confidence: f64,
+    /// Class index.
+    pub class_id: usize,
+}
+
+/// `POST /inference/{workflow_id}/predict` response.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct PredictResponse {
+    /// Most confident first.
+    pub predictions: Vec<PredictionView>,
+    /// Decode + forward time in the engine, milliseconds.
+    pub inference_time_ms: f64,
+    /// `wf_…_epoch_N`: the workflow and the epoch its weights come from.
+    pub model_version: String,
+}

@@ -1,0 +1,227 @@
+//! Serving trained models: images by URL or base64 → top classes, on engines kept loaded in a
+//! least-recently-used cache under a memory budget. Each engine owns its model on a dedicated
+//! thread and batches concurrent requests (see `ml::infer`).
+
+use crate::auth::Principal;
+use crate::{App, AppError, AppResult};
+use api_types::inference::{PredictRequest, PredictResponse, PredictionView};
+use base64::Engine as _;
+use domain::{Workflow, WorkflowStatus};
+use ml::infer::{EngineOptions, ImageInput, InferenceEngine};
+use objects::keys;
+use serde_json::json;
+use std::io::Cursor;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Mutex;
+
+/// Classes returned per image at most.
+const TOP_K: usize = 5;
+
+struct Loaded {
+    /// `wf_…_epoch_N`.
+    version: String,
+    engine: Arc<InferenceEngine>,
+    bytes: u64,
+    last_used: Instant,
+}
+
+/// Loaded engines by workflow id, evicted least recently used first beyond the budget.
+#[derive(Default)]
+pub struct ModelCache {
+    loaded: Mutex<Vec<(String, Loaded)>>,
+}
+
+impl std::fmt::Debug for ModelCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelCache").finish_non_exhaustive()
+    }
+}
+
+impl ModelCache {
+    /// The engine of a completed workflow, loading it (and evicting others) when needed.
+    async fn engine(
+        &self,
+        app: &App,
+        workflow: &Workflow,
+    ) -> AppResult<(Arc<InferenceEngine>, String)> {
+        let mut loaded = self.loaded.lock().await;
+        if let Some((_, entry)) = loaded.iter_mut().find(|(id, _)| *id == workflow.id) {
+            entry.last_used = Instant::now();
+            return Ok((entry.engine.clone(), entry.version.clone()));
+        }
+        let (engine, bytes) = load(app, workflow).await?;
+        let version = format!(
+            "{}_epoch_{}",
+            workflow.id,
+            workflow.exported_epoch.unwrap_or(workflow.current_epoch)
+        );
+        let budget = app.settings.inference.cache_bytes;
+        while !loaded.is_empty()
+            && loaded.iter().map(|(_, l)| l.bytes).sum::<u64>() + bytes > budget
+        {
+            let oldest = loaded
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, (_, l))| l.last_used)
+                .map(|(i, _)| i)
+                .unwrap_or(0);
+            let (id, _) = loaded.remove(oldest);
+            tracing::info!(workflow_id = %id, "model unloaded (cache budget)");
+        }
+        loaded.push((
+            workflow.id.clone(),
+            Loaded {
+                version: version.clone(),
+                engine: engine.clone(),
+                bytes,
+                last_used: Instant::now(),
+            },
+        ));
+        Ok((engine, version))
+    }
+}
+
+/// Copies the stored model to the local scratch directory and starts an engine on it.
+async fn load(app: &App, workflow: &Workflow) -> AppResult<(Arc<InferenceEngine>, u64)> {
+    let prefix = format!(
+        "{}model/",
+        keys::workflow_prefix(&workflow.user_id, &workflow.id)
+    );
+    let dir = app.settings.work_dir().join("models").join(&workflow.id);
+    let mut bytes = 0u64;
+    for (key, size) in app.objects.list(&prefix).await? {
+        let path = dir.join(key.trim_start_matches(&prefix));
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(AppError::internal)?;
+        }
+        tokio::fs::write(&path, app.objects.get(&key).await?)
+            .await
+            .map_err(AppError::internal)?;
+        bytes += size;
+    }
+    let device = app
+        .settings
+        .training
+        .device
+        .parse()
+        .map_err(|e: ml::MlError| AppError::internal(e))?;
+    let options = EngineOptions {
+        device,
+        ..EngineOptions::default()
+    };
+    let engine = tokio::task::spawn_blocking(move || InferenceEngine::load(&dir, options))
+        .await
+        .map_err(AppError::internal)?
+        .map_err(AppError::internal)?;
+    tracing::info!(workflow_id = %workflow.id, bytes, "model loaded");
+    Ok((Arc::new(engine), bytes))
+}
+
+/// The image bytes of a request: downloaded or base64-decoded, size-checked.
+async fn image_bytes(app: &App, request: &PredictRequest) -> AppResult<Vec<u8>> {
+    let limit = app.settings.inference.max_image_bytes;
+    let bytes = match (&request.image_url, &request.image_base64) {
+        (Some(url), None) => crate::fetch::download(url, &app.settings.inference).await?,
+        (None, Some(data)) => {
+            let payload = match data.split_once(";base64,") {
+                Some((head, rest)) if head.starts_with("data:") => rest,
+                _ => data.as_str(),
+            };
+            if payload.len() as u64 > limit.saturating_mul(4) / 3 + 4 {
+                return Err(AppError::PayloadTooLarge { limit_bytes: limit });
+            }
+            let compact: String = payload.chars().filter(|c| !c.is_whitespace()).collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(compact)
+                .map_err(|e| AppError::invalid_field("image_base64", format!("not base64: {e}")))?
+        }
+        _ => {
+            return Err(AppError::invalid_field(
+                "image_url",
+                "Give exactly one of image_url and image_base64",
+            ));
+        }
+    };
+    if bytes.len() as u64 > limit {
+        return Err(AppError::PayloadTooLarge { limit_bytes: limit });
+    }
+    Ok(bytes)
+}
+
+/// Refuses what is not a decodable image of a supported format within the pixel limit,
+/// reading only the header.
+fn check_image(bytes: &[u8], max_pixels: u64) -> AppResult<()> {
+    let field = "image";
+    let reader = image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| AppError::invalid_field(field, e.to_string()))?;
+    let Some(format) = reader.format() else {
+        return Err(AppError::invalid_field(
+            field,
+            "Unsupported image format (PNG, JPEG, WebP, BMP or GIF)",
+        ));
+    };
+    let (width, height) = reader.into_dimensions().map_err(|e| {
+        AppError::invalid_field(field, format!("Cannot read the {format:?} image: {e}"))
+    })?;
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(AppError::InvalidRequest {
+            message: "Image too large".into(),
+            details: json!({
+                "field": field,
+                "reason": format!("{width}×{height} exceeds {max_pixels} pixels"),
+            }),
+        });
+    }
+    Ok(())
+}
+
+/// `POST /inference/{workflow_id}/predict`.
+pub async fn predict(
+    app: &App,
+    principal: &Principal,
+    workflow_id: &str,
+    request: PredictRequest,
+) -> AppResult<PredictResponse> {
+    let workflow = crate::workflows::owned(app, principal, workflow_id).await?;
+    if workflow.status != WorkflowStatus::Completed {
+        return Err(AppError::Conflict {
+            message: format!(
+                "Workflow '{workflow_id}' is {}, not completed",
+                workflow.status.as_str()
+            ),
+            details: json!({ "status": workflow.status.as_str() }),
+        });
+    }
+    let bytes = image_bytes(app, &request).await?;
+    check_image(&bytes, app.settings.datasets.max_image_pixels)?;
+    let (engine, version) = app.models.engine(app, &workflow).await?;
+    let started = Instant::now();
+    let answers = engine
+        .predict(vec![ImageInput::Encoded(bytes)], TOP_K)
+        .await
+        .map_err(|e| match e {
+            ml::MlError::Image { message, .. } => AppError::invalid_field("image", message),
+            other => AppError::internal(other),
+        })?;
+    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+    let predictions = answers
+        .into_iter()
+        .next()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| PredictionView {
+            class: p.class_name,
+            confidence: f64::from(p.probability),
+            class_id: p.class_index,
+        })
+        .collect();
+    Ok(PredictResponse {
+        predictions,
+        inference_time_ms: (elapsed * 100.0).round() / 100.0,
+        model_version: version,
+    })
+}
