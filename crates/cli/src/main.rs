@@ -39,6 +39,8 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Segment an image with SAM3 by text prompt (weights from a local directory).
     Segment(commands::segment::SegmentArgs),
+    /// Measure the chat's intent parser on a JSON Lines file of utterances.
+    EvalIntent(commands::eval_intent::EvalIntentArgs),
     /// Measure the platform.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
@@ -66,6 +68,7 @@ fn main() -> anyhow::Result<()> {
             Command::Segment(args) => {
                 tokio::task::spawn_blocking(move || commands::segment::run(args)).await?
             }
+            Command::EvalIntent(args) => commands::eval_intent::run(&args),
             Command::Bench(command) => commands::bench::run(settings, command).await,
         }
     })

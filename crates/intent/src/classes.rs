@@ -7,7 +7,7 @@
 
 use std::ops::Range;
 
-use crate::hangul::{has_hangul, strip_conjunction, strip_endings};
+use crate::hangul::{has_hangul, is_ending, strip_conjunction, strip_endings};
 use crate::lexicon::{
     EN_BOUNDARY_WORDS, KO_BOUNDARY_PREFIXES, KO_BOUNDARY_SUFFIXES, KO_BOUNDARY_WORDS,
     LIST_PUNCTUATION, LIST_WORDS,
@@ -56,6 +56,7 @@ fn is_boundary(word: &str) -> bool {
         let stem = strip_endings(word);
         KO_BOUNDARY_WORDS.contains(&word)
             || KO_BOUNDARY_WORDS.contains(&stem)
+            || EN_BOUNDARY_WORDS.contains(&stem)
             || KO_BOUNDARY_PREFIXES.iter().any(|p| word.starts_with(p))
             || KO_BOUNDARY_SUFFIXES
                 .iter()
@@ -99,7 +100,11 @@ fn push_word(tokens: &mut Vec<Token>, masked: &str, span: Range<usize>) {
     }
     let start = span.start + (raw.len() - raw.trim_start_matches(['\'', '-', '_']).len());
     let span = start..start + word.len();
-    if LIST_WORDS.contains(&word) {
+    let after_mask = masked.get(..start).is_some_and(|s| s.ends_with(MASK));
+    if after_mask && is_ending(word) {
+        // The particle of a recognised value ("0.001로"), not a word.
+        tokens.push(Token::Boundary);
+    } else if LIST_WORDS.contains(&word) {
         tokens.push(Token::Sep);
     } else if is_boundary(word) {
         tokens.push(Token::Boundary);

@@ -8,7 +8,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::hangul::strip_endings;
-use crate::lexicon::NAME_STOPWORDS;
+use crate::lexicon::{DATASET_PARTICLES, DATASET_PREPOSITIONS, NAME_STOPWORDS};
 use crate::text::Text;
 
 /// One of the caller's datasets.
@@ -185,7 +185,7 @@ fn name_score(
         // "my-drive/cats" or "cats_v2" cannot be an ordinary phrase; "고양이 사진" can.
         let distinctive = name_lower.contains(|c: char| !c.is_alphabetic() && !c.is_whitespace());
         let span = at..at + name_lower.len();
-        if distinctive || near(&span) {
+        if distinctive || near(&span) || introduced(lower, &span) {
             return Some((1.0, vec![span]));
         }
     }
@@ -204,6 +204,23 @@ fn name_score(
         .collect();
     let score = spans.len() as f64 / name_words.len() as f64;
     (score >= 0.5).then_some((score * 0.9, spans))
+}
+
+/// Whether a name at `span` is introduced as the data: a preposition before it ("on cats") or a
+/// particle right after it ("cats로").
+fn introduced(lower: &str, span: &Range<usize>) -> bool {
+    let before = lower.get(..span.start).unwrap_or_default().trim_end();
+    let preposition = before
+        .rsplit(|c: char| !c.is_alphanumeric())
+        .next()
+        .is_some_and(|w| DATASET_PREPOSITIONS.contains(&w))
+        && before.len() < span.start;
+    let after = lower.get(span.end..).unwrap_or_default();
+    let word_end = after
+        .find(|c: char| !c.is_alphanumeric())
+        .unwrap_or(after.len());
+    let particle = DATASET_PARTICLES.contains(&after.get(..word_end).unwrap_or_default());
+    preposition || particle
 }
 
 /// Number of words between two spans of `text`; `usize::MAX` when punctuation separates them
@@ -276,5 +293,12 @@ mod tests {
             None
         );
         assert_eq!(mention("cat", true), matched("ds_123"));
+        assert_eq!(
+            mention("train on my-drive/flowers", false),
+            matched("ds_789")
+        );
+        assert_eq!(mention("고양이 사진으로 분류", false), matched("ds_456"));
+        assert_eq!(mention("resnet18 on 고양이 사진", false), matched("ds_456"));
+        assert_eq!(mention("고양이 사진 분류", false), None);
     }
 }

@@ -138,6 +138,11 @@ fn strip_one<'a>(word: &'a str, table: &[(&str, After)]) -> Option<&'a str> {
         .min_by_key(|stem| stem.len())
 }
 
+/// Whether `word` is nothing but a particle or ending ("로" left after "0.001로" was read).
+pub(crate) fn is_ending(word: &str) -> bool {
+    ENDINGS.iter().any(|(p, _)| *p == word)
+}
+
 /// `word` without a trailing list particle (랑, 이랑, 와, 과, 하고), if it has one.
 pub(crate) fn strip_conjunction(word: &str) -> Option<&str> {
     strip_one(word, CONJUNCTIONS)

@@ -208,6 +208,14 @@ pub(crate) const DATASET_WORDS: &[(&str, (), f64)] = &[
     ("folder", (), 0.6),
 ];
 
+/// Words before a dataset's whole name that make it the data to train on without the word
+/// "dataset" ("resnet18 on cats").
+pub(crate) const DATASET_PREPOSITIONS: &[&str] = &["on", "from", "using", "in", "over"];
+
+/// Particles right after a dataset's whole name that make it the data to train on ("cats로",
+/// "cats에서").
+pub(crate) const DATASET_PARTICLES: &[&str] = &["로", "으로", "에서", "에", "로요", "으로요"];
+
 /// Phrases that fix the number of classes without a numeral ("binary", "이진 분류").
 pub(crate) const CLASS_COUNT_WORDS: &[(&str, u64, f64)] =
     &[("binary", 2, 0.8), ("이진", 2, 0.8), ("두 클래스", 2, 0.9)];

@@ -17,6 +17,7 @@
 mod classes;
 mod datasets;
 mod dialogue;
+pub mod eval;
 mod hangul;
 mod hyper;
 mod intent;

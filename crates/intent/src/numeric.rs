@@ -118,6 +118,7 @@ const RULES: &[Rule] = &[
             ("species", 0.9),
             ("breeds", 0.9),
             ("개", 0.6),
+            ("마리", 0.6),
         ],
         bare: &[],
         not_near: &[

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod config;
+pub mod eval_intent;
 pub mod migrate;
 pub mod openapi;
 pub mod segment;
