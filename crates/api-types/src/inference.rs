@@ -34,3 +34,43 @@ pub struct PredictResponse {
     /// `wf_…_epoch_N`: the workflow and the epoch its weights come from.
     pub model_version: String,
 }
+
+/// `POST /inference/{workflow_id}/batch` request.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// 1 to 100 images, each with `image_url` or `image_base64`.
+    pub images: Vec<PredictRequest>,
+}
+
+/// `POST /inference/{workflow_id}/batch` response (202).
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct BatchAccepted {
+    /// Id to poll.
+    pub job_id: String,
+    /// `processing`.
+    pub status: String,
+    /// Images queued.
+    pub total_images: usize,
+    /// Expected end.
+    pub estimated_completion_time: String,
+}
+
+/// `GET /inference/{workflow_id}/batch/{job_id}` response.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct BatchStatusView {
+    /// Id.
+    pub job_id: String,
+    /// `processing`, `completed` or `failed`.
+    pub status: String,
+    /// Images requested.
+    pub total_images: i64,
+    /// Images answered so far.
+    pub completed_images: i64,
+    /// One entry per answered image, in request order: `image_url` (or `index` for base64
+    /// images) with `predictions`, or with `error`.
+    #[schema(value_type = Vec<Object>)]
+    pub results: Vec<serde_json::Value>,
+    /// When the last image was answered.
+    pub completed_at: Option<String>,
+}

@@ -1,8 +1,10 @@
 //! The chat: natural language → training configuration, with a clarification dialogue.
 //! Parsing and dialogue rules live in crate `intent`; this module stores sessions, gives the
-//! parser the caller's datasets and the catalogue, and starts the workflow when asked.
+//! parser the caller's datasets and the catalogue, and starts the workflow when asked. When
+//! `chat.llm` is configured, an LLM fills the fields the rules missed ([`crate::chat_llm`]).
 
 use crate::auth::Principal;
+use crate::chat_llm::LlmParser;
 use crate::{App, AppError, AppResult, FieldError, Validator, catalogue};
 use api_types::chat::{ChatMessageRequest, ChatMessageView, ChatSessionView};
 use api_types::time::rfc3339;
@@ -83,7 +85,12 @@ pub async fn message(
         None => (IdKind::Session.new_id(), Session::new(), true),
     };
     let ctx = context(app, principal).await?;
-    let mut reply = session.handle(text, &ctx);
+    let answering = session.pending_fields();
+    let mut parsed = intent::parse_answering(text, &ctx, &answering);
+    if let Some(llm) = LlmParser::from_settings(&app.settings.chat.llm) {
+        parsed = llm.complete(text, &ctx, &answering, parsed).await;
+    }
+    let mut reply = session.handle_parsed_at(text, parsed, &ctx, Utc::now());
     if let Reply::IntentComplete(completion) = &reply
         && completion.start_requested
         && session.workflow_id.is_none()

@@ -16,7 +16,7 @@ use std::time::Instant;
 use tokio::sync::Mutex;
 
 /// Classes returned per image at most.
-const TOP_K: usize = 5;
+pub(crate) const TOP_K: usize = 5;
 
 struct Loaded {
     /// `wf_…_epoch_N`.
@@ -40,7 +40,7 @@ impl std::fmt::Debug for ModelCache {
 
 impl ModelCache {
     /// The engine of a completed workflow, loading it (and evicting others) when needed.
-    async fn engine(
+    pub(crate) async fn engine(
         &self,
         app: &App,
         workflow: &Workflow,
@@ -179,13 +179,12 @@ fn check_image(bytes: &[u8], max_pixels: u64) -> AppResult<()> {
     Ok(())
 }
 
-/// `POST /inference/{workflow_id}/predict`.
-pub async fn predict(
+/// A completed workflow of the caller (404 for others', 409 when not completed).
+pub(crate) async fn serving(
     app: &App,
     principal: &Principal,
     workflow_id: &str,
-    request: PredictRequest,
-) -> AppResult<PredictResponse> {
+) -> AppResult<Workflow> {
     let workflow = crate::workflows::owned(app, principal, workflow_id).await?;
     if workflow.status != WorkflowStatus::Completed {
         return Err(AppError::Conflict {
@@ -196,8 +195,37 @@ pub async fn predict(
             details: json!({ "status": workflow.status.as_str() }),
         });
     }
-    let bytes = image_bytes(app, &request).await?;
+    Ok(workflow)
+}
+
+/// The request's image, fetched or decoded, within the size, format and pixel limits.
+pub(crate) async fn checked_image(app: &App, request: &PredictRequest) -> AppResult<Vec<u8>> {
+    let bytes = image_bytes(app, request).await?;
     check_image(&bytes, app.settings.datasets.max_image_pixels)?;
+    Ok(bytes)
+}
+
+/// Engine answers as the API shows them.
+pub(crate) fn views(predictions: Vec<ml::infer::Prediction>) -> Vec<PredictionView> {
+    predictions
+        .into_iter()
+        .map(|p| PredictionView {
+            class: p.class_name,
+            confidence: f64::from(p.probability),
+            class_id: p.class_index,
+        })
+        .collect()
+}
+
+/// `POST /inference/{workflow_id}/predict`.
+pub async fn predict(
+    app: &App,
+    principal: &Principal,
+    workflow_id: &str,
+    request: PredictRequest,
+) -> AppResult<PredictResponse> {
+    let workflow = serving(app, principal, workflow_id).await?;
+    let bytes = checked_image(app, &request).await?;
     let (engine, version) = app.models.engine(app, &workflow).await?;
     let started = Instant::now();
     let answers = engine
@@ -208,19 +236,8 @@ pub async fn predict(
             other => AppError::internal(other),
         })?;
     let elapsed = started.elapsed().as_secs_f64() * 1000.0;
-    let predictions = answers
-        .into_iter()
-        .next()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|p| PredictionView {
-            class: p.class_name,
-            confidence: f64::from(p.probability),
-            class_id: p.class_index,
-        })
-        .collect();
     Ok(PredictResponse {
-        predictions,
+        predictions: views(answers.into_iter().next().unwrap_or_default()),
         inference_time_ms: (elapsed * 100.0).round() / 100.0,
         model_version: version,
     })

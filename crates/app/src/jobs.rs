@@ -60,5 +60,6 @@ pub fn handlers() -> Vec<Arc<dyn JobHandler>> {
     vec![
         Arc::new(crate::datasets::IngestHandler),
         Arc::new(crate::training::TrainingHandler),
+        Arc::new(crate::batches::BatchHandler),
     ]
 }

@@ -4,8 +4,10 @@
 //! [`auth::Principal`] so that each query is scoped to the caller.
 
 pub mod auth;
+pub mod batches;
 pub mod catalogue;
 pub mod chat;
+pub mod chat_llm;
 pub mod datasets;
 mod error;
 pub mod estimate;

@@ -32,6 +32,8 @@ pub struct Settings {
     pub datasets: DatasetSettings,
     /// Internal service API.
     pub internal: InternalSettings,
+    /// Chat.
+    pub chat: ChatSettings,
     /// Logging.
     pub log: LogSettings,
 }
@@ -170,6 +172,34 @@ pub struct DatasetSettings {
 pub struct InternalSettings {
     /// `X-Internal-Auth` token; empty disables the internal API.
     pub token: String,
+}
+
+/// Chat settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatSettings {
+    /// Optional LLM that completes the rule parser's reading of a message.
+    pub llm: ChatLlmSettings,
+}
+
+/// An OpenAI-compatible chat-completions endpoint used as a second intent parser.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatLlmSettings {
+    /// API base, e.g. `http://localhost:11434/v1` (`{base_url}/chat/completions` is called);
+    /// empty means no LLM.
+    pub base_url: String,
+    /// Model name sent in the request.
+    pub model: String,
+    /// Bearer token; empty sends none.
+    pub api_key: String,
+    /// Time limit of one request; past it the rule parser's answer stands.
+    pub timeout_millis: u64,
+}
+
+impl ChatLlmSettings {
+    /// Whether an LLM is configured.
+    pub fn enabled(&self) -> bool {
+        !self.base_url.trim().is_empty()
+    }
 }
 
 /// Logging settings.
@@ -319,7 +349,7 @@ impl Settings {
 }
 
 fn redact(value: &mut toml::Value, key: &str) {
-    const SECRET_WORDS: [&str; 4] = ["secret", "password", "token", "redis_url"];
+    const SECRET_WORDS: [&str; 5] = ["secret", "password", "token", "redis_url", "api_key"];
     match value {
         toml::Value::Table(table) => table.iter_mut().for_each(|(k, v)| redact(v, k)),
         toml::Value::String(s) if !s.is_empty() && SECRET_WORDS.iter().any(|w| key.contains(w)) => {
@@ -359,7 +389,8 @@ mod tests {
         std::fs::write(
             &file,
             "[auth]\njwt_secret = \"0123456789abcdef0123456789abcdef\"\n\
-             [database]\nurl = \"postgres://u:pw@h/db\"\n[internal]\ntoken = \"tok\"\n",
+             [database]\nurl = \"postgres://u:pw@h/db\"\n[internal]\ntoken = \"tok\"\n\
+             [chat.llm]\napi_key = \"sk-llm-key\"\n",
         )
         .unwrap();
         let s = Settings::load(Some(&file)).unwrap();
@@ -368,6 +399,7 @@ mod tests {
         assert!(!printed.contains("0123456789abcdef"), "{printed}");
         assert!(!printed.contains("pw@"), "{printed}");
         assert!(!printed.contains("\"tok\""), "{printed}");
+        assert!(!printed.contains("sk-llm-key"), "{printed}");
         assert!(printed.contains("postgres://u:***@h/db"), "{printed}");
     }
 

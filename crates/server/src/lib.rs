@@ -70,6 +70,14 @@ pub fn router(app: App) -> Result<Router, prometheus::Error> {
                     + 64 * 1024,
             )),
         )
+        .route(
+            "/inference/{workflow_id}/batch",
+            post(routes::inference::batch).layer(DefaultBodyLimit::max(64 * 1024 * 1024)),
+        )
+        .route(
+            "/inference/{workflow_id}/batch/{job_id}",
+            get(routes::inference::batch_status),
+        )
         .route("/chat/message", post(routes::chat::message))
         .route(
             "/chat/sessions/{session_id}",

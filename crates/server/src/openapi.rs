@@ -30,6 +30,8 @@ use utoipa::{Modify, OpenApi};
         routes::models::list,
         routes::models::get,
         routes::inference::predict,
+        routes::inference::batch,
+        routes::inference::batch_status,
         routes::chat::message,
         routes::chat::get,
         routes::chat::delete,

@@ -15,7 +15,8 @@ pub use channel::PgChannel;
 pub use error::{StoreError, StoreResult};
 pub use sql::{Dialect, SqlStore, redact_url};
 pub use traits::{
-    CancelOutcome, ChatSessionRow, ChatStore, DatasetOutcome, DatasetStore, JobOutcome, JobStore,
-    NewDataset, NewJob, NewProject, NewWorkflow, Page, ProjectChanges, ProjectStore, RefreshUse,
-    Store, TokenStore, UserStore, WorkflowEnd, WorkflowProgress, WorkflowQuery, WorkflowStore,
+    BatchRow, BatchStore, CancelOutcome, ChatSessionRow, ChatStore, DatasetOutcome, DatasetStore,
+    JobOutcome, JobStore, NewDataset, NewJob, NewProject, NewWorkflow, Page, ProjectChanges,
+    ProjectStore, RefreshUse, Store, TokenStore, UserStore, WorkflowEnd, WorkflowProgress,
+    WorkflowQuery, WorkflowStore,
 };

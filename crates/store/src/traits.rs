@@ -104,7 +104,14 @@ pub trait ProjectStore: Send + Sync {
 
 /// Everything the platform stores in its database.
 pub trait Store:
-    UserStore + TokenStore + ProjectStore + DatasetStore + JobStore + WorkflowStore + ChatStore
+    UserStore
+    + TokenStore
+    + ProjectStore
+    + DatasetStore
+    + JobStore
+    + WorkflowStore
+    + ChatStore
+    + BatchStore
 {
     /// Name of the backend (`sqlite` or `postgres`), for logs and health output.
     fn backend(&self) -> &'static str;
@@ -454,4 +461,45 @@ pub trait ChatStore: Send + Sync {
     ) -> StoreResult<Option<ChatSessionRow>>;
     /// Deletes one of the owner's sessions; `false` when there is none.
     async fn delete_chat_session(&self, user_id: &str, id: &str) -> StoreResult<bool>;
+}
+
+/// A batch inference request and its results so far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchRow {
+    /// `job_…` id (the job that runs it has the same subject).
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// Workflow whose model predicts.
+    pub workflow_id: String,
+    /// `processing`, `completed` or `failed`.
+    pub status: String,
+    /// Images requested.
+    pub total_images: i64,
+    /// Images answered (with predictions or an error).
+    pub completed_images: i64,
+    /// Per-image results (JSON array).
+    pub results: String,
+    /// Submission time.
+    pub created_at: DateTime<Utc>,
+    /// When the last image was answered.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// Batch inference requests, scoped to their owner for reads.
+#[async_trait]
+pub trait BatchStore: Send + Sync {
+    /// Inserts a batch together with the job that runs it, atomically.
+    async fn insert_batch_with_job(&self, batch: &BatchRow, job: NewJob<'_>) -> StoreResult<()>;
+    /// One batch of the owner.
+    async fn get_batch(&self, user_id: &str, id: &str) -> StoreResult<Option<BatchRow>>;
+    /// Records progress or the end (worker side).
+    async fn update_batch(
+        &self,
+        id: &str,
+        status: &str,
+        completed_images: i64,
+        results: &str,
+        completed_at: Option<DateTime<Utc>>,
+    ) -> StoreResult<()>;
 }

@@ -168,3 +168,93 @@ async fn english_unsupported_model_and_bad_input() {
         .unwrap();
     assert_error(unknown, 404, "NOT_FOUND").await;
 }
+
+/// An OpenAI-compatible mock answering every chat completion with `content` after `delay`.
+async fn mock_llm(content: &str, delay: std::time::Duration) -> wiremock::MockServer {
+    use wiremock::matchers::{body_partial_json, header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(header("authorization", "Bearer sk-test"))
+        .and(body_partial_json(json!({
+            "model": "test-model",
+            "response_format": { "type": "json_schema" }
+        })))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({
+                    "choices": [{ "message": { "role": "assistant", "content": content } }]
+                }))
+                .set_delay(delay),
+        )
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn spawn_with_llm(server: &wiremock::MockServer, timeout_millis: u64) -> TestApp {
+    let base_url = format!("{}/v1", server.uri());
+    spawn_app_with(move |s| {
+        s.worker.enabled = false;
+        s.chat.llm.base_url = base_url;
+        s.chat.llm.model = "test-model".into();
+        s.chat.llm.api_key = "sk-test".into();
+        s.chat.llm.timeout_millis = timeout_millis;
+    })
+    .await
+}
+
+/// The rules read the model; the LLM adds what they missed but never overrides them.
+#[tokio::test]
+async fn llm_fills_fields_the_rules_missed() {
+    let answer = json!({
+        "task_type": "classification", "model": "resnet18", "num_classes": null,
+        "class_names": ["siamese", "persian"], "dataset": null, "epochs": 12,
+        "batch_size": null, "learning_rate": null, "optimizer": "sgd", "image_size": null
+    });
+    let server = mock_llm(&answer.to_string(), std::time::Duration::ZERO).await;
+    let app = spawn_with_llm(&server, 5000).await;
+    let user = app.new_user().await;
+    let reply = say(
+        &app,
+        &user.access_token,
+        None,
+        "ResNet50 please, a dozen passes over the data with plain momentum descent; siamese vs persian",
+    )
+    .await;
+    let intent = &reply["parsed_intent"];
+    assert_eq!(intent["model"], "resnet50", "rules win: {reply}");
+    assert_eq!(intent["epochs"], 12, "from the LLM: {reply}");
+    assert_eq!(intent["optimizer"], "sgd", "from the LLM: {reply}");
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+/// Output that is not the schema's JSON is ignored: the rules' answer stands.
+#[tokio::test]
+async fn llm_garbage_leaves_the_rules_answer() {
+    let server = mock_llm("Sure! Here is your config: epochs=12", std::time::Duration::ZERO).await;
+    let app = spawn_with_llm(&server, 5000).await;
+    let user = app.new_user().await;
+    let reply = say(&app, &user.access_token, None, "resnet50, 에폭 20").await;
+    assert_eq!(reply["type"], "clarification_needed", "{reply}");
+    assert_eq!(reply["parsed_intent"]["model"], "resnet50");
+    assert_eq!(reply["parsed_intent"]["epochs"], 20);
+    assert!(reply["parsed_intent"]["optimizer"].is_null(), "{reply}");
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+/// A slow LLM is cut off after `timeout_millis`; the request still succeeds with the rules' answer.
+#[tokio::test]
+async fn llm_timeout_leaves_the_rules_answer() {
+    let answer = json!({ "epochs": 99 }).to_string();
+    let server = mock_llm(&answer, std::time::Duration::from_secs(5)).await;
+    let app = spawn_with_llm(&server, 200).await;
+    let user = app.new_user().await;
+    let started = std::time::Instant::now();
+    let reply = say(&app, &user.access_token, None, "yolov8n으로 탐지, 배치 8").await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    assert_eq!(reply["parsed_intent"]["model"], "yolov8n", "{reply}");
+    assert_eq!(reply["parsed_intent"]["batch_size"], 8);
+    assert!(reply["parsed_intent"]["epochs"].is_null(), "{reply}");
+}

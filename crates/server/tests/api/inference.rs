@@ -210,8 +210,64 @@ async fn predicts_from_base64_and_url_with_the_trained_model() {
     )
     .await;
 
+    // A durable batch of 20: 18 base64, one URL, one broken image (answered with an error).
+    let mut images: Vec<Value> = (0..18)
+        .map(|_| json!({ "image_base64": encoded }))
+        .collect();
+    images.push(json!({ "image_url": format!("{server}/image.png") }));
+    images.push(json!({ "image_base64": text }));
+    let response = app
+        .authed(
+            Method::POST,
+            &format!("/api/v1/inference/{id}/batch"),
+            token,
+        )
+        .json(&json!({ "images": images }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let accepted: Value = response.json().await.unwrap();
+    assert_eq!(accepted["status"], "processing");
+    assert_eq!(accepted["total_images"], 20);
+    assert!(accepted["estimated_completion_time"].is_string());
+    let job = accepted["job_id"].as_str().unwrap();
+    let path = format!("/api/v1/inference/{id}/batch/{job}");
+    let mut status = Value::Null;
+    for _ in 0..60 {
+        status = app.get(&path, token).await.json().await.unwrap();
+        if status["status"] != "processing" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["completed_images"], 20);
+    let results = status["results"].as_array().unwrap();
+    assert_eq!(results.len(), 20);
+    assert!(
+        results[..19]
+            .iter()
+            .all(|r| r["predictions"].as_array().is_some_and(|p| p.len() == 4))
+    );
+    assert_eq!(results[18]["image_url"], format!("{server}/image.png"));
+    assert!(results[19]["error"].is_string(), "{}", results[19]);
+    assert!(status["completed_at"].is_string());
+    let empty = app
+        .authed(
+            Method::POST,
+            &format!("/api/v1/inference/{id}/batch"),
+            token,
+        )
+        .json(&json!({ "images": [] }))
+        .send()
+        .await
+        .unwrap();
+    assert_error(empty, 422, "VALIDATION_ERROR").await;
+
     // Someone else's workflow, an unknown one.
     let other = app.new_user().await;
+    assert_error(app.get(&path, &other.access_token).await, 404, "NOT_FOUND").await;
     let body = json!({ "image_base64": encoded });
     assert_error(
         predict(&app, &other.access_token, &id, body.clone()).await,

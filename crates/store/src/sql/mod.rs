@@ -4,6 +4,7 @@
 //! placeholders and portable SQL, ids are TEXT and timestamps BIGINT milliseconds. The
 //! migrations are written in SQL both backends accept, so one folder serves both.
 
+mod batches;
 mod chat;
 mod datasets;
 mod jobs;
