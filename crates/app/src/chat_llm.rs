@@ -255,11 +255,7 @@ mod tests {
     use intent::{DatasetRef, DatasetStatus};
 
     fn ctx() -> ParseContext {
-        ParseContext::with_datasets(vec![DatasetRef::new(
-            "ds_1",
-            "cats",
-            DatasetStatus::Ready,
-        )])
+        ParseContext::with_datasets(vec![DatasetRef::new("ds_1", "cats", DatasetStatus::Ready)])
     }
 
     #[test]

@@ -285,6 +285,16 @@ pub fn parse(message: &str, ctx: &ParseContext) -> ParsedIntent {
     parse_answering(message, ctx, &[])
 }
 
+/// The id of the model `name` stands for ("ResNet-50" → `resnet50`), read as the parser reads
+/// model names: a catalogue model or a well-known one; `None` for a name it does not know. For
+/// checking model names from another source, such as an LLM.
+pub fn model_id(name: &str, ctx: &ParseContext) -> Option<String> {
+    if ctx.model(name).is_some() || known(name).is_some() {
+        return Some(name.to_string());
+    }
+    parse(name, ctx).model.map(|m| m.value)
+}
+
 /// The last hit with the highest confidence.
 fn best<T: Clone>(hits: &[Hit<T>]) -> Option<&Hit<T>> {
     hits.iter()

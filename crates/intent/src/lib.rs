@@ -37,10 +37,10 @@ pub use domain::DatasetStatus;
 pub use domain::dataset::TaskType;
 pub use hyper::{Hyperparameters, LIMITS, Limit, Optimizer, limit};
 pub use intent::{
-    Command, Extracted, ParseContext, ParsedIntent, parse, parse_answering, self_check,
+    Command, Extracted, ParseContext, ParsedIntent, model_id, parse, parse_answering, self_check,
 };
 pub use lang::Language;
-pub use models::{ModelRef, default_catalogue};
+pub use models::{ModelRef, default_catalogue, known_model_ids};
 pub use numbers::{english_words, korean_native, korean_sino};
 pub use reply::{
     Action, ActionType, Clarification, Completion, DatasetConfig, Field, IntentSummary, Question,

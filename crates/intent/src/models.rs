@@ -202,6 +202,11 @@ pub(crate) const KNOWN: &[KnownModel] = &[
     m("segformer", "SegFormer", S, "huggingface", 3.8),
 ];
 
+/// Ids of every model known by name, trainable or not (for prompts and validation).
+pub fn known_model_ids() -> impl Iterator<Item = &'static str> {
+    KNOWN.iter().map(|k| k.id)
+}
+
 /// The known model with this id.
 pub(crate) fn known(id: &str) -> Option<&'static KnownModel> {
     KNOWN.iter().find(|k| k.id == id)

@@ -301,3 +301,17 @@ proptest! {
         prop_assert_eq!(p(&format!("epochs {n}")).epochs.map(|e| e.value), Some(n));
     }
 }
+
+#[test]
+fn model_ids_from_names() {
+    let ctx = ctx();
+    assert_eq!(model_id("resnet50", &ctx).as_deref(), Some("resnet50"));
+    assert_eq!(model_id("ResNet-50", &ctx).as_deref(), Some("resnet50"));
+    assert_eq!(model_id("YOLOv8 nano", &ctx).as_deref(), Some("yolov8n"));
+    assert_eq!(
+        model_id("convnext_tiny", &ctx).as_deref(),
+        Some("convnext_tiny")
+    );
+    assert_eq!(model_id("my-own-net", &ctx), None);
+    assert!(crate::known_model_ids().any(|id| id == "efficientnet_v2_s"));
+}

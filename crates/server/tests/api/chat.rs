@@ -233,7 +233,11 @@ async fn llm_fills_fields_the_rules_missed() {
 /// Output that is not the schema's JSON is ignored: the rules' answer stands.
 #[tokio::test]
 async fn llm_garbage_leaves_the_rules_answer() {
-    let server = mock_llm("Sure! Here is your config: epochs=12", std::time::Duration::ZERO).await;
+    let server = mock_llm(
+        "Sure! Here is your config: epochs=12",
+        std::time::Duration::ZERO,
+    )
+    .await;
     let app = spawn_with_llm(&server, 5000).await;
     let user = app.new_user().await;
     let reply = say(&app, &user.access_token, None, "resnet50, 에폭 20").await;
