@@ -27,14 +27,21 @@ pub struct ApiBenchArgs {
     seconds: u64,
 }
 
-struct Sample {
-    latencies: Vec<Duration>,
-    errors: usize,
-    elapsed: Duration,
+/// Latencies of one load phase.
+pub(super) struct Sample {
+    pub(super) latencies: Vec<Duration>,
+    pub(super) errors: usize,
+    pub(super) elapsed: Duration,
 }
 
 impl Sample {
-    fn percentile(&self, p: f64) -> f64 {
+    /// Requests answered per second.
+    pub(super) fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// The `p` quantile in milliseconds.
+    pub(super) fn percentile(&self, p: f64) -> f64 {
         if self.latencies.is_empty() {
             return f64::NAN;
         }
@@ -91,26 +98,11 @@ pub async fn run(base: Settings, args: ApiBenchArgs) -> anyhow::Result<()> {
     );
     let duration = Duration::from_secs(args.seconds);
     // Warm-up: connection pool, SQLite page cache.
-    load(
-        &client,
-        &url,
-        &tokens,
-        Some(100),
-        args.concurrency,
-        Duration::from_secs(1),
-    )
-    .await;
-    let open = load(
-        &client,
-        &url,
-        &tokens,
-        Some(args.rate),
-        args.concurrency,
-        duration,
-    )
-    .await;
+    let make = get_with_tokens(&client, &url, &tokens);
+    load(&make, Some(100), args.concurrency, Duration::from_secs(1)).await;
+    let open = load(&make, Some(args.rate), args.concurrency, duration).await;
     open.print(&format!("fixed {} req/s", args.rate));
-    let closed = load(&client, &url, &tokens, None, args.concurrency, duration).await;
+    let closed = load(&make, None, args.concurrency, duration).await;
     closed.print("max throughput");
     println!(
         "target: p99 < 10 ms at 500 req/s — {}",
@@ -126,7 +118,8 @@ pub async fn run(base: Settings, args: ApiBenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn create_tokens(app: &App, users: usize) -> anyhow::Result<Vec<String>> {
+/// Creates `users` enterprise accounts and an access token for each.
+pub(super) async fn create_tokens(app: &App, users: usize) -> anyhow::Result<Vec<String>> {
     let mut tokens = Vec::with_capacity(users);
     for i in 0..users {
         let account = NewAccount {
@@ -147,11 +140,18 @@ async fn create_tokens(app: &App, users: usize) -> anyhow::Result<Vec<String>> {
     Ok(tokens)
 }
 
+/// Builds request number `n`.
+pub(super) type MakeRequest = Arc<dyn Fn(usize) -> reqwest::RequestBuilder + Send + Sync>;
+
+/// `GET url` with the users' tokens in turn.
+fn get_with_tokens(client: &reqwest::Client, url: &str, tokens: &Arc<Vec<String>>) -> MakeRequest {
+    let (client, url, tokens) = (client.clone(), url.to_owned(), tokens.clone());
+    Arc::new(move |n| client.get(&url).bearer_auth(&tokens[n % tokens.len()]))
+}
+
 /// Sends requests for `duration`: at `rate` per second when given, else back to back.
-async fn load(
-    client: &reqwest::Client,
-    url: &str,
-    tokens: &Arc<Vec<String>>,
+pub(super) async fn load(
+    make: &MakeRequest,
     rate: Option<u32>,
     concurrency: usize,
     duration: Duration,
@@ -173,12 +173,9 @@ async fn load(
         let Ok(permit) = permits.clone().acquire_owned().await else {
             break;
         };
-        let (client, url, tx) = (client.clone(), url.to_owned(), tx.clone());
-        let token = tokens[sent % tokens.len()].clone();
+        let (request, tx) = (make(sent), tx.clone());
         tokio::spawn(async move {
-            let ok = client
-                .get(&url)
-                .bearer_auth(token)
+            let ok = request
                 .send()
                 .await
                 .map(|r| r.status().is_success())

@@ -1,6 +1,7 @@
 //! `vision bench …`: measurements printed beside their targets or references.
 
 mod api;
+mod inference;
 mod ingest;
 mod models;
 mod reference;
@@ -18,6 +19,8 @@ pub enum BenchCommand {
     Train(models::ModelBenchArgs),
     /// ResNet-18 inference throughput (batch 8 × 224²) beside PyTorch.
     Infer(models::ModelBenchArgs),
+    /// Predict requests/s and latency over HTTP vs the raw engine (small CNN, ResNet-18).
+    Inference(inference::InferenceBenchArgs),
     /// Dataset ingest of a generated archive of small JPEGs.
     Datasets(ingest::IngestBenchArgs),
     /// One full-size SAM3 forward (and a second prompt) beside PyTorch.
@@ -45,6 +48,7 @@ pub async fn run(settings: Settings, command: BenchCommand) -> anyhow::Result<()
         BenchCommand::Datasets(args) => blocking(move || ingest::run(&args)).await,
         BenchCommand::Sam3(args) => blocking(move || sam3::run(&args)).await,
         BenchCommand::Workflows(args) => workflows::run(args).await,
+        BenchCommand::Inference(args) => inference::run(args).await,
     }
 }
 

@@ -1,0 +1,243 @@
+//! Serving overhead: `POST /inference/{wf}/predict` (HTTP, JSON, base64, auth, cache lookup)
+//! against the raw engine call on the same image, at concurrency 1 and 16, for the small CNN and
+//! ResNet-18 (untrained weights: speed does not depend on them).
+
+use super::api::{MakeRequest, Sample, create_tokens, load};
+use anyhow::Context;
+use app::{App, Settings};
+use base64::Engine as _;
+use bytes::Bytes;
+use chrono::Utc;
+use ml::Architecture;
+use ml::artefact::ArtefactConfig;
+use ml::data::{Normalization, Preprocess};
+use ml::infer::{EngineOptions, ImageInput, InferenceEngine};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use store::{NewJob, NewWorkflow, WorkflowEnd};
+use tokio::sync::Semaphore;
+
+/// Options of `vision bench inference`.
+#[derive(Debug, clap::Args)]
+pub struct InferenceBenchArgs {
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+}
+
+/// A completed workflow serving an untrained `architecture` model; its id and artefact dir.
+async fn serving_workflow(
+    app: &App,
+    user_id: &str,
+    architecture: Architecture,
+    dir: &std::path::Path,
+) -> anyhow::Result<String> {
+    let classes: Vec<String> = (0..10).map(|i| format!("class{i}")).collect();
+    let preprocess = Preprocess {
+        image_size: architecture.default_image_size(),
+        crop_pct: 0.875,
+        normalization: Normalization::IMAGENET,
+    };
+    let device = ml::DeviceSpec::Cpu.device()?;
+    let model = ml::Classifier::new(architecture, classes.len(), &device)?;
+    ml::artefact::write(
+        dir,
+        &model,
+        &ArtefactConfig::new(architecture, classes, preprocess),
+    )?;
+    let id = domain::IdKind::Workflow.new_id();
+    let job_id = domain::IdKind::Job.new_id();
+    let now = Utc::now();
+    let workflow = NewWorkflow {
+        id: &id,
+        user_id,
+        project_id: None,
+        name: architecture.name(),
+        description: "",
+        task_type: "classification",
+        model: architecture.name(),
+        dataset_id: "",
+        config: "{}",
+        total_epochs: 1,
+        estimated_seconds: 0.0,
+        now,
+    };
+    let job = NewJob {
+        id: &job_id,
+        kind: "bench",
+        user_id,
+        subject_id: &id,
+        payload: "{}",
+        max_attempts: 1,
+        max_concurrent: None,
+        now,
+    };
+    app.store.insert_workflow_with_job(workflow, job).await?;
+    let prefix = format!("{}model/", objects::keys::workflow_prefix(user_id, &id));
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .context("file name")?
+            .to_string_lossy()
+            .to_string();
+        app.objects
+            .put(
+                &format!("{prefix}{name}"),
+                Bytes::from(std::fs::read(&path)?),
+            )
+            .await?;
+    }
+    app.store
+        .finish_workflow(&id, WorkflowEnd::Completed { exported_epoch: 1 }, now)
+        .await?;
+    Ok(id)
+}
+
+/// Calls the engine directly with `concurrency` requests in flight for `duration`.
+async fn raw(
+    engine: &Arc<InferenceEngine>,
+    image: &[u8],
+    concurrency: usize,
+    duration: Duration,
+) -> Sample {
+    let permits = Arc::new(Semaphore::new(concurrency));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Option<Duration>>();
+    let start = Instant::now();
+    while start.elapsed() < duration {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        let (engine, image, tx) = (engine.clone(), image.to_vec(), tx.clone());
+        tokio::spawn(async move {
+            let sent = Instant::now();
+            let ok = engine
+                .predict(vec![ImageInput::Encoded(image)], 5)
+                .await
+                .is_ok();
+            let _ = tx.send(ok.then(|| sent.elapsed()));
+            drop(permit);
+        });
+    }
+    drop(tx);
+    let mut sample = Sample {
+        latencies: Vec::new(),
+        errors: 0,
+        elapsed: Duration::ZERO,
+    };
+    while let Some(result) = rx.recv().await {
+        match result {
+            Some(latency) => sample.latencies.push(latency),
+            None => sample.errors += 1,
+        }
+    }
+    sample.elapsed = start.elapsed();
+    sample.latencies.sort();
+    sample
+}
+
+fn test_image(size: u32) -> anyhow::Result<Vec<u8>> {
+    let image = image::RgbImage::from_fn(size, size, |x, y| {
+        image::Rgb([
+            (x * 7 % 256) as u8,
+            (y * 5 % 256) as u8,
+            ((x + y) % 256) as u8,
+        ])
+    });
+    let mut png = Vec::new();
+    image.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+    Ok(png)
+}
+
+/// Runs the benchmark and prints one line per model and concurrency.
+pub async fn run(args: InferenceBenchArgs) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut settings = Settings::for_data_dir(dir.path())?;
+    settings.server.bind = "127.0.0.1:0".into();
+    settings.log.level = "warn".into();
+    settings.rate_limit.enabled = false;
+    let app = App::start(settings).await?;
+    let server = server::Server::bind(app.clone()).await?;
+    let base = format!("http://{}", server.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server.run_until(async {
+        let _ = stopped.await;
+    }));
+    let tokens = create_tokens(&app, 1).await?;
+    let user = app
+        .store
+        .user_by_email("bench0@example.com")
+        .await?
+        .context("bench user")?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(32)
+        .build()?;
+    let duration = Duration::from_secs(args.seconds);
+    println!(
+        "predict: HTTP (JSON + base64 PNG + auth + cache) vs the raw engine call, {} s each, {} cores",
+        args.seconds,
+        super::cores()
+    );
+    println!(
+        "{:<10} {:>4} {:>12} {:>9} {:>9} {:>12} {:>9} {:>9} {:>10}",
+        "model",
+        "conc",
+        "engine r/s",
+        "p50 ms",
+        "p99 ms",
+        "HTTP r/s",
+        "p50 ms",
+        "p99 ms",
+        "overhead"
+    );
+    for architecture in [Architecture::SmallCnn, Architecture::Resnet18] {
+        let model_dir = dir.path().join(architecture.name());
+        let id = serving_workflow(&app, &user.id, architecture, &model_dir).await?;
+        let image = test_image(architecture.default_image_size() as u32)?;
+        let engine_dir = model_dir.clone();
+        let engine = Arc::new(
+            tokio::task::spawn_blocking(move || {
+                InferenceEngine::load(&engine_dir, EngineOptions::default())
+            })
+            .await??,
+        );
+        let body = json!({
+            "image_base64": base64::engine::general_purpose::STANDARD.encode(&image)
+        });
+        let url = format!("{base}/api/v1/inference/{id}/predict");
+        let token = tokens[0].clone();
+        let http_client = client.clone();
+        let make: MakeRequest =
+            Arc::new(move |_| http_client.post(&url).bearer_auth(&token).json(&body));
+        // Warm-up: loads the served model into the cache.
+        load(&make, None, 1, Duration::from_secs(1)).await;
+        let _ = raw(&engine, &image, 1, Duration::from_secs(1)).await;
+        for concurrency in [1usize, 16] {
+            let direct = raw(&engine, &image, concurrency, duration).await;
+            let http = load(&make, None, concurrency, duration).await;
+            let overhead = 1.0 - http.rate() / direct.rate();
+            println!(
+                "{:<10} {:>4} {:>12.1} {:>9.2} {:>9.2} {:>12.1} {:>9.2} {:>9.2} {:>9.1}%{}",
+                architecture.name(),
+                concurrency,
+                direct.rate(),
+                direct.percentile(0.5),
+                direct.percentile(0.99),
+                http.rate(),
+                http.percentile(0.5),
+                http.percentile(0.99),
+                overhead * 100.0,
+                if http.errors > 0 {
+                    format!(" ({} errors)", http.errors)
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    println!("goal: overhead < 5 % of the engine's throughput");
+    let _ = stop.send(());
+    serving.await.context("server task")??;
+    Ok(())
+}
