@@ -74,12 +74,7 @@ pub async fn message(
         .finish()?;
     let (id, mut session, is_new) = match &request.session_id {
         Some(id) => {
-            let row = app
-                .store
-                .get_chat_session(&principal.user_id, id)
-                .await?
-                .ok_or_else(|| AppError::not_found("Session", id))?;
-            let session: Session = serde_json::from_str(&row.state).map_err(AppError::internal)?;
+            let (row, session) = stored(app, principal, id).await?;
             (row.id, session, false)
         }
         None => (IdKind::Session.new_id(), Session::new(), true),
@@ -134,14 +129,24 @@ pub async fn message(
     Ok(body)
 }
 
-/// One of the caller's sessions with its messages.
-pub async fn get(app: &App, principal: &Principal, id: &str) -> AppResult<ChatSessionView> {
+/// One of the caller's stored sessions and its dialogue state (404 for others').
+async fn stored(
+    app: &App,
+    principal: &Principal,
+    id: &str,
+) -> AppResult<(store::ChatSessionRow, Session)> {
     let row = app
         .store
         .get_chat_session(&principal.user_id, id)
         .await?
         .ok_or_else(|| AppError::not_found("Session", id))?;
-    let session: Session = serde_json::from_str(&row.state).map_err(AppError::internal)?;
+    let session = serde_json::from_str(&row.state).map_err(AppError::internal)?;
+    Ok((row, session))
+}
+
+/// One of the caller's sessions with its messages.
+pub async fn get(app: &App, principal: &Principal, id: &str) -> AppResult<ChatSessionView> {
+    let (row, session) = stored(app, principal, id).await?;
     Ok(ChatSessionView {
         session_id: row.id,
         created_at: rfc3339(row.created_at),

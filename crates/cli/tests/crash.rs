@@ -3,7 +3,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use reqwest::Method;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -54,23 +53,18 @@ async fn killed_worker_is_resumed_from_its_checkpoint_by_another() {
         .await;
     stop_ingest.send(true).unwrap();
     let epochs = 6;
-    let response = app
-        .authed(Method::POST, "/api/v1/workflows", token)
-        .json(&json!({
-            "name": "crash test",
-            "config": {
-                "task_type": "classification", "model": "small_cnn", "dataset_id": dataset,
-                "hyperparameters": {"epochs": epochs, "batch_size": 4, "image_size": 32}
-            }
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let id = response.json::<Value>().await.unwrap()["workflow_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app
+        .create_workflow(
+            token,
+            &json!({
+                "name": "crash test",
+                "config": {
+                    "task_type": "classification", "model": "small_cnn", "dataset_id": dataset,
+                    "hyperparameters": {"epochs": epochs, "batch_size": 4, "image_size": 32}
+                }
+            }),
+        )
+        .await;
 
     let mut first = start_worker(&app, "first");
     let at_kill = app

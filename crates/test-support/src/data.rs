@@ -145,6 +145,22 @@ impl TestApp {
         id
     }
 
+    /// `POST /workflows` with `body`, expecting 201; the new workflow's id.
+    pub async fn create_workflow(&self, token: &str, body: &Value) -> String {
+        let response = self
+            .authed(reqwest::Method::POST, "/api/v1/workflows", token)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 201, "workflow refused");
+        let created: Value = response.json().await.expect("json");
+        created["workflow_id"]
+            .as_str()
+            .expect("workflow id")
+            .to_owned()
+    }
+
     /// Waits until `done` holds for the workflow's `GET /workflows/{id}` body (at most
     /// `limit`). The row is polled in the database, so the caller's rate limit is not spent;
     /// the returned body comes from the API.

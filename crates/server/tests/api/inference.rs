@@ -10,21 +10,16 @@ async fn trained(app: &TestApp, token: &str) -> String {
     let dataset = app
         .ready_dataset(token, shapes_zip(20, 5, 32, 9), "shapes")
         .await;
-    let response = app
-        .authed(Method::POST, "/api/v1/workflows", token)
-        .json(&json!({
+    let id = app
+        .create_workflow(
+            token,
+            &json!({
             "name": "shapes",
             "config": {"task_type": "classification", "model": "small_cnn", "dataset_id": dataset,
                        "hyperparameters": {"epochs": 3, "image_size": 32, "learning_rate": 0.003}}
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let id = response.json::<Value>().await.unwrap()["workflow_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        }),
+        )
+        .await;
     let done = app
         .wait_for_workflow(token, &id, Duration::from_secs(120), |w| {
             w["status"] != "pending" && w["status"] != "training"

@@ -157,7 +157,7 @@ pub(super) async fn load(
     duration: Duration,
 ) -> Sample {
     let permits = Arc::new(Semaphore::new(concurrency));
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Option<Duration>>();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Option<Duration>>();
     let start = Instant::now();
     let interval = rate.map(|r| Duration::from_secs_f64(1.0 / f64::from(r.max(1))));
     let mut sent = 0usize;
@@ -186,8 +186,16 @@ pub(super) async fn load(
         sent += 1;
     }
     drop(tx);
+    collect(rx, start).await
+}
+
+/// Gathers the outcomes sent on `rx` (a latency, or `None` for an error) into a sorted sample.
+pub(super) async fn collect(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Option<Duration>>,
+    start: Instant,
+) -> Sample {
     let mut sample = Sample {
-        latencies: Vec::with_capacity(sent),
+        latencies: Vec::new(),
         errors: 0,
         elapsed: Duration::ZERO,
     };

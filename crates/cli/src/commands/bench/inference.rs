@@ -2,7 +2,7 @@
 //! against the raw engine call on the same image, at concurrency 1 and 16, for the small CNN and
 //! ResNet-18 (untrained weights: speed does not depend on them).
 
-use super::api::{MakeRequest, Sample, create_tokens, load};
+use super::api::{MakeRequest, Sample, collect, create_tokens, load};
 use anyhow::Context;
 use app::{App, Settings};
 use base64::Engine as _;
@@ -103,7 +103,7 @@ async fn raw(
     duration: Duration,
 ) -> Sample {
     let permits = Arc::new(Semaphore::new(concurrency));
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Option<Duration>>();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Option<Duration>>();
     let start = Instant::now();
     while start.elapsed() < duration {
         let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -121,20 +121,7 @@ async fn raw(
         });
     }
     drop(tx);
-    let mut sample = Sample {
-        latencies: Vec::new(),
-        errors: 0,
-        elapsed: Duration::ZERO,
-    };
-    while let Some(result) = rx.recv().await {
-        match result {
-            Some(latency) => sample.latencies.push(latency),
-            None => sample.errors += 1,
-        }
-    }
-    sample.elapsed = start.elapsed();
-    sample.latencies.sort();
-    sample
+    collect(rx, start).await
 }
 
 fn test_image(size: u32) -> anyhow::Result<Vec<u8>> {
