@@ -4,25 +4,32 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use burn::module::Module;
 use burn::tensor::Device;
+use domain::dataset::TaskType;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Normalization, Preprocess};
 use crate::error::MlError;
-use crate::models::{Architecture, Classifier, weights};
+use crate::models::weights::{self, StateDictLayout};
+use crate::models::{Architecture, Classifier};
 use crate::train::{EpochMetrics, TrainConfig};
 
 /// File name of the weights inside an artefact directory.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 /// File name of the configuration inside an artefact directory.
 pub const CONFIG_FILE: &str = "config.json";
+/// `task` of a classifier's artefact.
+pub const TASK_CLASSIFICATION: &str = "image_classification";
+/// `task` of a detector's artefact.
+pub const TASK_DETECTION: &str = "detection";
 
 /// `config.json` of an exported model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArtefactConfig {
     /// Format version of this file.
     pub format_version: u32,
-    /// Always `image_classification` for now.
+    /// `image_classification` or `detection`.
     pub task: String,
     /// Architecture.
     pub model: Architecture,
@@ -47,9 +54,13 @@ pub struct ArtefactConfig {
 impl ArtefactConfig {
     /// A config for `model` with `classes` and the given preprocessing (no training metadata).
     pub fn new(model: Architecture, classes: Vec<String>, preprocess: Preprocess) -> Self {
+        let task = match model.task() {
+            TaskType::Detection => TASK_DETECTION,
+            _ => TASK_CLASSIFICATION,
+        };
         Self {
             format_version: 1,
-            task: "image_classification".into(),
+            task: task.into(),
             model,
             classes,
             image_size: preprocess.image_size,
@@ -83,11 +94,21 @@ pub struct ArtefactPaths {
     pub config: PathBuf,
 }
 
-/// Writes `model` and `config` into `dir` (created if needed).
+/// Writes a classifier and its `config` into `dir` (created if needed).
 pub fn write(
     dir: &Path,
     model: &Classifier,
     config: &ArtefactConfig,
+) -> Result<ArtefactPaths, MlError> {
+    write_with(dir, model, config, weights::TORCHVISION)
+}
+
+/// Writes any model (state-dict keys of `layout`) and its `config` into `dir`.
+pub fn write_with<M: Module>(
+    dir: &Path,
+    model: &M,
+    config: &ArtefactConfig,
+    layout: StateDictLayout,
 ) -> Result<ArtefactPaths, MlError> {
     std::fs::create_dir_all(dir).map_err(|e| MlError::io(dir, e))?;
     let weights_path = dir.join(&config.weights);
@@ -95,7 +116,7 @@ pub fn write(
         ("format".to_string(), "pt".to_string()),
         ("model".to_string(), config.model.name().to_string()),
     ]);
-    weights::save_safetensors(model, &weights_path, metadata)?;
+    weights::save_safetensors_with(model, &weights_path, metadata, layout)?;
     let config_path = dir.join(CONFIG_FILE);
     let json = serde_json::to_vec_pretty(config).map_err(|e| MlError::json(&config_path, e))?;
     std::fs::write(&config_path, json).map_err(|e| MlError::io(&config_path, e))?;
@@ -113,14 +134,34 @@ pub fn read_config(dir: &Path) -> Result<ArtefactConfig, MlError> {
     serde_json::from_slice(&bytes).map_err(|e| MlError::json(&path, e))
 }
 
-/// Loads an artefact: its config and the model with its weights on `device`.
+/// Loads a classifier's artefact: its config and the model with its weights on `device`.
 pub fn load(dir: &Path, device: &Device) -> Result<(ArtefactConfig, Classifier), MlError> {
     let config = read_config(dir)?;
+    if config.task != TASK_CLASSIFICATION {
+        return Err(MlError::Weights(format!(
+            "{}: a `{}` model, not a classifier",
+            dir.display(),
+            config.task
+        )));
+    }
     if config.classes.is_empty() {
         return Err(MlError::Weights(format!("{}: no classes", dir.display())));
     }
     let model = Classifier::new(config.model, config.classes.len(), device)?;
-    let (model, report) = weights::load_safetensors(model, &dir.join(&config.weights))?;
+    let model = load_weights(dir, &config, model, weights::TORCHVISION)?;
+    Ok((config, model))
+}
+
+/// Loads the weights file of the artefact in `dir` into `model` (built for `config`'s classes)
+/// with the keys of `layout`; every tensor, the head included, must fit.
+pub fn load_weights<M: Module>(
+    dir: &Path,
+    config: &ArtefactConfig,
+    model: M,
+    layout: StateDictLayout,
+) -> Result<M, MlError> {
+    let (model, report) =
+        weights::load_safetensors_with(model, &dir.join(&config.weights), layout)?;
     if !report.replaced_head.is_empty() {
         return Err(MlError::Weights(format!(
             "{}: the head does not match the {} classes of config.json",
@@ -128,5 +169,5 @@ pub fn load(dir: &Path, device: &Device) -> Result<(ArtefactConfig, Classifier),
             config.classes.len()
         )));
     }
-    Ok((config, model))
+    Ok(model)
 }

@@ -77,7 +77,7 @@ fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
-fn timed(
+pub(crate) fn timed(
     options: &BenchOptions,
     mut step: impl FnMut() -> Result<(), MlError>,
 ) -> Result<f64, MlError> {
@@ -93,7 +93,7 @@ fn timed(
     Ok(median(times))
 }
 
-fn result(
+pub(crate) fn bench_result(
     case: &str,
     options: &BenchOptions,
     batch: usize,
@@ -140,7 +140,7 @@ pub fn train_resnet18(options: &BenchOptions) -> Result<BenchResult, MlError> {
             .sync()
             .map_err(|e| MlError::External(format!("device sync: {e:?}")))
     })?;
-    Ok(result(
+    Ok(bench_result(
         "resnet18-train",
         options,
         batch,
@@ -182,7 +182,7 @@ pub fn infer_resnet18(
     } else {
         "batchnorm kept"
     };
-    Ok(result(
+    Ok(bench_result(
         "resnet18-infer",
         options,
         batch,
@@ -288,10 +288,19 @@ pub struct Comparison {
     pub case: String,
     /// Our images/s.
     pub ours: f64,
-    /// PyTorch's images/s, when it ran.
+    /// PyTorch's images/s, when it ran (a `ms/image` latency is converted: `1000 / ms`).
     pub pytorch: Option<f64>,
-    /// `ours / pytorch`.
+    /// `ours / pytorch` (for latencies: PyTorch's ms over ours).
     pub ratio: Option<f64>,
+}
+
+/// PyTorch's throughput of a reference line, in images/s.
+fn reference_images_per_sec(line: &ReferenceResult) -> Option<f64> {
+    match line.unit.as_str() {
+        "images/s" => Some(line.value),
+        "ms/image" if line.value > 0.0 => Some(1000.0 / line.value),
+        _ => None,
+    }
 }
 
 /// Pairs our results with PyTorch's by case name.
@@ -300,8 +309,8 @@ pub fn compare(ours: &[BenchResult], reference: &[ReferenceResult]) -> Vec<Compa
         .map(|r| {
             let pytorch = reference
                 .iter()
-                .find(|p| p.case == r.case && p.unit == "images/s")
-                .map(|p| p.value);
+                .find(|p| p.case == r.case)
+                .and_then(reference_images_per_sec);
             Comparison {
                 case: r.case.clone(),
                 ours: r.images_per_sec,
@@ -331,8 +340,18 @@ mod tests {
             peak_rss_mib: None,
             detail: String::new(),
         };
-        let cmp = compare(&[ours], &parsed);
+        let cmp = compare(std::slice::from_ref(&ours), &parsed);
         assert_eq!(cmp[0].ratio, Some(0.5));
+        let latency = parse_reference_output(
+            "{\"case\": \"yolov8n-infer\", \"value\": 130.0, \"unit\": \"ms/image\"}",
+        );
+        let ours = BenchResult {
+            case: "yolov8n-infer".into(),
+            images_per_sec: 1000.0 / 65.0,
+            ..ours
+        };
+        let cmp = compare(&[ours], &latency);
+        assert!(cmp[0].ratio.is_some_and(|r| (r - 2.0).abs() < 1e-9));
         assert!(peak_rss_bytes().is_some_and(|b| b > 0));
         let missing =
             run_pytorch_reference(Path::new("/nonexistent/python"), Path::new("x.py"), &[]);

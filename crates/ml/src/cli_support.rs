@@ -205,11 +205,17 @@ pub fn format_event(event: &TrainingEvent) -> String {
             images_per_sec,
             eta_secs,
             ..
-        } => format!(
-            "epoch {epoch}  step {step}/{steps_per_epoch}  loss {loss:.4}  acc {:.1}%  lr {lr:.2e}  {images_per_sec:.0} img/s  ETA {}",
-            accuracy * 100.0,
-            duration(*eta_secs)
-        ),
+        } => {
+            let accuracy = if accuracy.is_nan() {
+                String::new()
+            } else {
+                format!("  acc {:.1}%", accuracy * 100.0)
+            };
+            format!(
+                "epoch {epoch}  step {step}/{steps_per_epoch}  loss {loss:.4}{accuracy}  lr {lr:.2e}  {images_per_sec:.0} img/s  ETA {}",
+                duration(*eta_secs)
+            )
+        }
         TrainingEvent::Epoch {
             epochs,
             metrics,
@@ -217,14 +223,24 @@ pub fn format_event(event: &TrainingEvent) -> String {
             eta_secs,
             ..
         } => {
-            let mut line = format!(
-                "epoch {}/{epochs}  loss {:.4}  acc {:.2}%",
-                metrics.epoch,
-                metrics.loss,
-                metrics.accuracy * 100.0
-            );
+            let mut line = format!("epoch {}/{epochs}  loss {:.4}", metrics.epoch, metrics.loss);
+            if let (Some(b), Some(c), Some(d)) =
+                (metrics.box_loss, metrics.cls_loss, metrics.dfl_loss)
+            {
+                line.push_str(&format!(" (box {b:.3} cls {c:.3} dfl {d:.3})"));
+            }
+            if !metrics.accuracy.is_nan() {
+                line.push_str(&format!("  acc {:.2}%", metrics.accuracy * 100.0));
+            }
             if let (Some(vl), Some(va)) = (metrics.val_loss, metrics.val_accuracy) {
                 line.push_str(&format!("  val_loss {vl:.4}  val_acc {:.2}%", va * 100.0));
+            }
+            if let (Some(vl), Some(m50), Some(m)) =
+                (metrics.val_loss, metrics.val_map50, metrics.val_map50_95)
+            {
+                line.push_str(&format!(
+                    "  val_loss {vl:.4}  val_mAP50 {m50:.3}  val_mAP50-95 {m:.3}"
+                ));
             }
             if let Some(top5) = metrics.val_top5 {
                 line.push_str(&format!("  val_top5 {:.2}%", top5 * 100.0));

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{self, Sender, TryRecvError};
 use std::thread::JoinHandle;
 
 use burn::tensor::activation::softmax;
@@ -61,20 +61,137 @@ impl Default for EngineOptions {
     }
 }
 
-type Reply = oneshot::Sender<Result<Vec<Vec<Prediction>>, MlError>>;
+/// Where a request's answer goes: one answer per image.
+pub(crate) type Reply<A> = oneshot::Sender<Result<Vec<A>, MlError>>;
 
-struct Request {
-    images: Vec<ImageInput>,
-    top_k: usize,
-    reply: Reply,
+/// One queued request: images, a per-request parameter and the reply channel.
+pub(crate) struct Request<Q, A> {
+    /// The images.
+    pub images: Vec<ImageInput>,
+    /// Per-request settings (top-k, NMS thresholds, …).
+    pub query: Q,
+    /// Answer channel.
+    pub reply: Reply<A>,
 }
 
-/// A loaded model on its own thread. Cheap to share behind an `Arc`; dropping the last handle
-/// stops the thread.
-pub struct InferenceEngine {
-    sender: Option<Sender<Request>>,
-    config: Arc<ArtefactConfig>,
+/// A model owned by a dedicated thread that answers batches of queued requests (shared by
+/// [`InferenceEngine`] and [`crate::detect::DetectorEngine`]). Dropping it stops the thread.
+pub(crate) struct EngineThread<Q, A> {
+    sender: Option<Sender<Request<Q, A>>>,
     worker: Option<JoinHandle<()>>,
+}
+
+impl<Q: Send + 'static, A: Send + 'static> EngineThread<Q, A> {
+    /// Starts the thread: `setup` builds the served state there (returns once it is ready or has
+    /// failed); then every batch of waiting requests (up to `max_batch` images) goes to `serve`.
+    pub(crate) fn spawn<S, F, G>(
+        name: &str,
+        max_batch: usize,
+        setup: F,
+        serve: G,
+    ) -> Result<Self, MlError>
+    where
+        F: FnOnce() -> Result<S, MlError> + Send + 'static,
+        G: Fn(&S, Vec<Request<Q, A>>) + Send + 'static,
+    {
+        let (sender, receiver) = mpsc::channel::<Request<Q, A>>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), MlError>>();
+        let max_batch = max_batch.max(1);
+        let worker = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let state = match setup() {
+                    Ok(state) => state,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(()));
+                while let Ok(first) = receiver.recv() {
+                    // Batch whatever else is already waiting, up to `max_batch` images.
+                    let mut images = first.images.len();
+                    let mut requests = vec![first];
+                    while images < max_batch {
+                        match receiver.try_recv() {
+                            Ok(request) => {
+                                images += request.images.len();
+                                requests.push(request);
+                            }
+                            Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                        }
+                    }
+                    serve(&state, requests);
+                }
+            })
+            .map_err(|e| MlError::io(format!("{name} thread"), e))?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Self {
+                sender: Some(sender),
+                worker: Some(worker),
+            }),
+            Ok(Err(e)) => {
+                let _ = worker.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = worker.join();
+                Err(MlError::EngineStopped)
+            }
+        }
+    }
+
+    /// Queues a request; the receiver yields its answer.
+    pub(crate) fn submit(
+        &self,
+        images: Vec<ImageInput>,
+        query: Q,
+    ) -> oneshot::Receiver<Result<Vec<A>, MlError>> {
+        let (reply, receiver) = oneshot::channel();
+        let request = Request {
+            images,
+            query,
+            reply,
+        };
+        if let Some(sender) = &self.sender
+            && let Err(mpsc::SendError(request)) = sender.send(request)
+        {
+            let _ = request.reply.send(Err(MlError::EngineStopped));
+        }
+        receiver
+    }
+}
+
+impl<Q, A> Drop for EngineThread<Q, A> {
+    fn drop(&mut self) {
+        self.sender.take();
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// Awaits an engine's answer.
+pub(crate) async fn answer<A>(
+    receiver: oneshot::Receiver<Result<Vec<A>, MlError>>,
+) -> Result<Vec<A>, MlError> {
+    receiver.await.map_err(|_| MlError::EngineStopped)?
+}
+
+/// Waits for an engine's answer on a blocking (non-async) thread.
+pub(crate) fn answer_blocking<A>(
+    receiver: oneshot::Receiver<Result<Vec<A>, MlError>>,
+) -> Result<Vec<A>, MlError> {
+    receiver
+        .blocking_recv()
+        .map_err(|_| MlError::EngineStopped)?
+}
+
+/// A loaded classifier on its own thread. Cheap to share behind an `Arc`; dropping the last
+/// handle stops the thread.
+pub struct InferenceEngine {
+    engine: EngineThread<usize, Vec<Prediction>>,
+    config: Arc<ArtefactConfig>,
 }
 
 impl std::fmt::Debug for InferenceEngine {
@@ -92,51 +209,22 @@ impl InferenceEngine {
     pub fn load(dir: &Path, options: EngineOptions) -> Result<Self, MlError> {
         let config = Arc::new(artefact::read_config(dir)?);
         let device = options.device.device()?;
-        let (sender, receiver) = mpsc::channel::<Request>();
-        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), MlError>>();
         let dir = dir.to_path_buf();
         let thread_config = config.clone();
-        let worker = std::thread::Builder::new()
-            .name("ml-infer".into())
-            .spawn(move || {
-                let model = match artefact::load(&dir, &device) {
-                    Ok((_, model)) => {
-                        if options.fold_batchnorm {
-                            model.fold_batchnorm()
-                        } else {
-                            model
-                        }
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                let _ = ready_tx.send(Ok(()));
-                serve(
-                    &model,
-                    &thread_config,
-                    &device,
-                    options.max_batch.max(1),
-                    receiver,
-                );
-            })
-            .map_err(|e| MlError::io("ml-infer thread", e))?;
-        match ready_rx.recv() {
-            Ok(Ok(())) => Ok(Self {
-                sender: Some(sender),
-                config,
-                worker: Some(worker),
-            }),
-            Ok(Err(e)) => {
-                let _ = worker.join();
-                Err(e)
-            }
-            Err(_) => {
-                let _ = worker.join();
-                Err(MlError::EngineStopped)
-            }
-        }
+        let setup = move || -> Result<(Classifier, Device), MlError> {
+            let (_, model) = artefact::load(&dir, &device)?;
+            let model = if options.fold_batchnorm {
+                model.fold_batchnorm()
+            } else {
+                model
+            };
+            Ok((model, device))
+        };
+        let serve = move |(model, device): &(Classifier, Device), requests| {
+            serve(model, &thread_config, device, requests)
+        };
+        let engine = EngineThread::spawn("ml-infer", options.max_batch, setup, serve)?;
+        Ok(Self { engine, config })
     }
 
     /// The artefact's configuration (classes, preprocessing).
@@ -151,18 +239,7 @@ impl InferenceEngine {
         images: Vec<ImageInput>,
         top_k: usize,
     ) -> oneshot::Receiver<Result<Vec<Vec<Prediction>>, MlError>> {
-        let (reply, receiver) = oneshot::channel();
-        let request = Request {
-            images,
-            top_k: top_k.max(1),
-            reply,
-        };
-        if let Some(sender) = &self.sender
-            && let Err(mpsc::SendError(request)) = sender.send(request)
-        {
-            let _ = request.reply.send(Err(MlError::EngineStopped));
-        }
-        receiver
+        self.engine.submit(images, top_k.max(1))
     }
 
     /// Top-`k` predictions for every image (async).
@@ -171,9 +248,7 @@ impl InferenceEngine {
         images: Vec<ImageInput>,
         top_k: usize,
     ) -> Result<Vec<Vec<Prediction>>, MlError> {
-        self.submit(images, top_k)
-            .await
-            .map_err(|_| MlError::EngineStopped)?
+        answer(self.submit(images, top_k)).await
     }
 
     /// Top-`k` predictions for every image, blocking the calling (non-async) thread.
@@ -182,22 +257,11 @@ impl InferenceEngine {
         images: Vec<ImageInput>,
         top_k: usize,
     ) -> Result<Vec<Vec<Prediction>>, MlError> {
-        self.submit(images, top_k)
-            .blocking_recv()
-            .map_err(|_| MlError::EngineStopped)?
+        answer_blocking(self.submit(images, top_k))
     }
 }
 
-impl Drop for InferenceEngine {
-    fn drop(&mut self) {
-        self.sender.take();
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
-        }
-    }
-}
-
-fn decode(input: &ImageInput) -> Result<RgbImage, MlError> {
+pub(crate) fn decode(input: &ImageInput) -> Result<RgbImage, MlError> {
     match input {
         ImageInput::Rgb(image) => Ok(image.clone()),
         ImageInput::Encoded(bytes) => image::load_from_memory(bytes)
@@ -209,38 +273,28 @@ fn decode(input: &ImageInput) -> Result<RgbImage, MlError> {
     }
 }
 
-/// Preprocesses requests' images into one batch; per-request decode errors are answered at once.
-fn preprocess_batch(
-    requests: Vec<Request>,
-    config: &ArtefactConfig,
-) -> (Vec<(Reply, usize, usize)>, Vec<f32>) {
-    let preprocess = config.preprocess();
-    let per_image = 3 * preprocess.image_size * preprocess.image_size;
+/// Decodes and preprocesses every request's images in parallel with `prepare`; requests with an
+/// undecodable image are answered with the error at once. Returns the accepted requests with their
+/// prepared images, in order.
+pub(crate) fn prepare_requests<Q, A, P: Send>(
+    requests: Vec<Request<Q, A>>,
+    prepare: impl Fn(&RgbImage) -> P + Sync,
+) -> Vec<(Request<Q, A>, Vec<P>)> {
     let mut accepted = Vec::new();
-    let mut pixels = Vec::new();
     for request in requests {
-        let decoded: Result<Vec<Vec<f32>>, MlError> = request
+        let prepared: Result<Vec<P>, MlError> = request
             .images
             .par_iter()
-            .map(|input| {
-                let image = decode(input)?;
-                let mut out = vec![0.0f32; per_image];
-                preprocess.eval_into(&image, &mut out);
-                Ok(out)
-            })
+            .map(|input| Ok(prepare(&decode(input)?)))
             .collect();
-        match decoded {
-            Ok(images) => {
-                let count = images.len();
-                pixels.extend(images.into_iter().flatten());
-                accepted.push((request.reply, count, request.top_k));
-            }
+        match prepared {
+            Ok(images) => accepted.push((request, images)),
             Err(e) => {
                 let _ = request.reply.send(Err(e));
             }
         }
     }
-    (accepted, pixels)
+    accepted
 }
 
 fn top_k(probabilities: &[f32], k: usize, classes: &[String]) -> Vec<Prediction> {
@@ -283,48 +337,47 @@ fn serve(
     model: &Classifier,
     config: &ArtefactConfig,
     device: &Device,
-    max_batch: usize,
-    receiver: Receiver<Request>,
+    requests: Vec<Request<usize, Vec<Prediction>>>,
 ) {
     let classes = config.classes.len();
-    while let Ok(first) = receiver.recv() {
-        // Batch whatever else is already waiting, up to `max_batch` images.
-        let mut requests = vec![first];
-        let mut images = requests[0].images.len();
-        while images < max_batch {
-            match receiver.try_recv() {
-                Ok(request) => {
-                    images += request.images.len();
-                    requests.push(request);
-                }
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+    let preprocess = config.preprocess();
+    let per_image = 3 * preprocess.image_size * preprocess.image_size;
+    let accepted = prepare_requests(requests, |image| {
+        let mut out = vec![0.0f32; per_image];
+        preprocess.eval_into(image, &mut out);
+        out
+    });
+    let total: usize = accepted.iter().map(|(_, images)| images.len()).sum();
+    if total == 0 {
+        for (request, _) in accepted {
+            let _ = request.reply.send(Ok(Vec::new()));
+        }
+        return;
+    }
+    let mut counts = Vec::with_capacity(accepted.len());
+    let mut pixels = Vec::with_capacity(total * per_image);
+    let mut replies = Vec::with_capacity(accepted.len());
+    for (request, images) in accepted {
+        counts.push((images.len(), request.query));
+        pixels.extend(images.into_iter().flatten());
+        replies.push(request.reply);
+    }
+    match run_model(model, device, pixels, total, config.image_size) {
+        Ok(probabilities) => {
+            let mut rows = probabilities.chunks_exact(classes);
+            for (reply, (count, k)) in replies.into_iter().zip(counts) {
+                let answer = rows
+                    .by_ref()
+                    .take(count)
+                    .map(|row| top_k(row, k, &config.classes))
+                    .collect();
+                let _ = reply.send(Ok(answer));
             }
         }
-        let (accepted, pixels) = preprocess_batch(requests, config);
-        let total: usize = accepted.iter().map(|(_, n, _)| n).sum();
-        if total == 0 {
-            for (reply, _, _) in accepted {
-                let _ = reply.send(Ok(Vec::new()));
-            }
-            continue;
-        }
-        match run_model(model, device, pixels, total, config.image_size) {
-            Ok(probabilities) => {
-                let mut rows = probabilities.chunks_exact(classes);
-                for (reply, count, k) in accepted {
-                    let answer = rows
-                        .by_ref()
-                        .take(count)
-                        .map(|row| top_k(row, k, &config.classes))
-                        .collect();
-                    let _ = reply.send(Ok(answer));
-                }
-            }
-            Err(e) => {
-                let message = e.to_string();
-                for (reply, _, _) in accepted {
-                    let _ = reply.send(Err(MlError::Weights(message.clone())));
-                }
+        Err(e) => {
+            let message = e.to_string();
+            for reply in replies {
+                let _ = reply.send(Err(MlError::Weights(message.clone())));
             }
         }
     }

@@ -104,36 +104,39 @@ pub fn load_batch(
     })
 }
 
-/// An iterator of batches prepared ahead of time on a background thread.
-pub struct BatchStream {
-    receiver: Option<Receiver<Result<Batch, MlError>>>,
+/// `order` in chunks of `batch_size` (the last may be smaller); with `drop_single` a trailing
+/// chunk of one image is left out (BatchNorm cannot train on it).
+pub fn batch_chunks(order: &[usize], batch_size: usize, drop_single: bool) -> Vec<Vec<usize>> {
+    let mut chunks: Vec<Vec<usize>> = order
+        .chunks(batch_size.max(1))
+        .map(<[usize]>::to_vec)
+        .collect();
+    if drop_single && order.len() > 1 && chunks.last().is_some_and(|c| c.len() == 1) {
+        chunks.pop();
+    }
+    chunks
+}
+
+/// Values (batches) prepared ahead of time on a background thread, at most `prefetch` waiting.
+pub struct Prefetch<T> {
+    receiver: Option<Receiver<Result<T, MlError>>>,
     worker: Option<JoinHandle<()>>,
 }
 
-impl BatchStream {
-    /// Starts preparing the batches of `order` (chunks of `batch_size`, the last may be smaller;
-    /// with `drop_single` a trailing batch of one image is skipped, which BatchNorm cannot train on).
-    /// At most `prefetch` batches wait in memory.
-    pub fn spawn(
-        source: Arc<dyn ImageSource>,
-        order: Vec<usize>,
-        batch_size: usize,
-        drop_single: bool,
-        preprocess: Preprocess,
-        mode: BatchMode,
-        prefetch: usize,
-    ) -> Self {
+impl<T: Send + 'static> Prefetch<T> {
+    /// Calls `load` on every chunk in order on a background thread; stops after the first error.
+    pub fn spawn<F>(chunks: Vec<Vec<usize>>, prefetch: usize, mut load: F) -> Self
+    where
+        F: FnMut(&[usize]) -> Result<T, MlError> + Send + 'static,
+    {
         let (sender, receiver) = sync_channel(prefetch.max(1));
         let worker = std::thread::Builder::new()
             .name("ml-data".into())
             .spawn(move || {
-                for chunk in order.chunks(batch_size.max(1)) {
-                    if drop_single && chunk.len() == 1 && order.len() > 1 {
-                        break;
-                    }
-                    let batch = load_batch(source.as_ref(), chunk, &preprocess, &mode);
-                    let failed = batch.is_err();
-                    if sender.send(batch).is_err() || failed {
+                for chunk in &chunks {
+                    let value = load(chunk);
+                    let failed = value.is_err();
+                    if sender.send(value).is_err() || failed {
                         break;
                     }
                 }
@@ -155,21 +158,52 @@ impl BatchStream {
     }
 }
 
-impl Iterator for BatchStream {
-    type Item = Result<Batch, MlError>;
+impl<T> Iterator for Prefetch<T> {
+    type Item = Result<T, MlError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         self.receiver.as_ref()?.recv().ok()
     }
 }
 
-impl Drop for BatchStream {
+impl<T> Drop for Prefetch<T> {
     fn drop(&mut self) {
         // Closing the channel first lets a blocked producer finish.
         self.receiver.take();
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();
         }
+    }
+}
+
+/// An iterator of classification batches prepared ahead of time on a background thread.
+pub struct BatchStream(Prefetch<Batch>);
+
+impl BatchStream {
+    /// Starts preparing the batches of `order` (chunks of `batch_size`, the last may be smaller;
+    /// with `drop_single` a trailing batch of one image is skipped, which BatchNorm cannot train on).
+    /// At most `prefetch` batches wait in memory.
+    pub fn spawn(
+        source: Arc<dyn ImageSource>,
+        order: Vec<usize>,
+        batch_size: usize,
+        drop_single: bool,
+        preprocess: Preprocess,
+        mode: BatchMode,
+        prefetch: usize,
+    ) -> Self {
+        let chunks = batch_chunks(&order, batch_size, drop_single);
+        Self(Prefetch::spawn(chunks, prefetch, move |chunk| {
+            load_batch(source.as_ref(), chunk, &preprocess, &mode)
+        }))
+    }
+}
+
+impl Iterator for BatchStream {
+    type Item = Result<Batch, MlError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next()
     }
 }
 

@@ -6,6 +6,6 @@ mod source;
 pub mod synthetic;
 mod transform;
 
-pub use loader::{Batch, BatchMode, BatchStream, epoch_order, load_batch};
+pub use loader::{Batch, BatchMode, BatchStream, Prefetch, batch_chunks, epoch_order, load_batch};
 pub use source::{ImageSource, ManifestSource, MemorySource, SubsetSource};
 pub use transform::{Augment, Normalization, Preprocess, RandomResizedCrop};

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use domain::dataset::{Manifest, Split, TaskType};
+use domain::dataset::{BoxAnnotation, ImageEntry, Manifest, Split, TaskType};
 use image::RgbImage;
 
 use crate::error::MlError;
@@ -16,48 +16,88 @@ pub trait ImageSource: Send + Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Class index of image `index`.
+    /// Class index of image `index` (0 for detection sources).
     fn label(&self, index: usize) -> usize;
+    /// Boxes of image `index` in its own pixels (detection sources; empty otherwise).
+    fn boxes(&self, _index: usize) -> Vec<BoxAnnotation> {
+        Vec::new()
+    }
     /// Decodes image `index` as 8-bit RGB.
     fn load(&self, index: usize) -> Result<RgbImage, MlError>;
 }
 
-/// The images of one split of a classification [`Manifest`], read from `root`.
+#[derive(Debug, Clone)]
+struct Item {
+    file: String,
+    label: usize,
+    boxes: Vec<BoxAnnotation>,
+}
+
+/// The images of one split of a classification or detection [`Manifest`], read from `root`.
 #[derive(Debug, Clone)]
 pub struct ManifestSource {
     root: PathBuf,
-    items: Vec<(String, usize)>,
+    items: Vec<Item>,
+}
+
+fn checked_label(image: &ImageEntry, classes: usize) -> Result<usize, MlError> {
+    let label = image.label.ok_or_else(|| {
+        MlError::InvalidDataset(format!("image {} has no class label", image.file))
+    })?;
+    if label >= classes {
+        return Err(MlError::InvalidDataset(format!(
+            "image {} has label {label} but there are only {classes} classes",
+            image.file
+        )));
+    }
+    Ok(label)
+}
+
+/// The image's boxes with a valid class; boxes without area are dropped.
+fn checked_boxes(image: &ImageEntry, classes: usize) -> Result<Vec<BoxAnnotation>, MlError> {
+    let mut boxes = Vec::with_capacity(image.boxes.len());
+    for b in &image.boxes {
+        if b.class_id >= classes {
+            return Err(MlError::InvalidDataset(format!(
+                "image {} has a box of class {} but there are only {classes} classes",
+                image.file, b.class_id
+            )));
+        }
+        let [_, _, w, h] = b.bbox;
+        if b.bbox.iter().all(|v| v.is_finite()) && w > 0.0 && h > 0.0 {
+            boxes.push(*b);
+        }
+    }
+    Ok(boxes)
 }
 
 impl ManifestSource {
-    /// The images of `split`; fails unless the manifest is a classification dataset whose images
-    /// all carry a valid label.
+    /// The images of `split`: for a classification dataset every image must carry a valid label,
+    /// for a detection dataset every box a valid class (images without boxes are background).
     pub fn new(manifest: &Manifest, root: &Path, split: Split) -> Result<Self, MlError> {
-        if manifest.task != TaskType::Classification {
-            return Err(MlError::InvalidDataset(format!(
-                "expected a classification dataset, got {:?}",
-                manifest.task
-            )));
-        }
+        let classes = manifest.classes.len();
         let mut items = Vec::new();
         for image in manifest.split(split) {
-            let label = image.label.ok_or_else(|| {
-                MlError::InvalidDataset(format!("image {} has no class label", image.file))
-            })?;
-            if label >= manifest.classes.len() {
-                return Err(MlError::InvalidDataset(format!(
-                    "image {} has label {label} but there are only {} classes",
-                    image.file,
-                    manifest.classes.len()
-                )));
-            }
+            let (label, boxes) = match manifest.task {
+                TaskType::Classification => (checked_label(image, classes)?, Vec::new()),
+                TaskType::Detection => (0, checked_boxes(image, classes)?),
+                TaskType::Segmentation => {
+                    return Err(MlError::InvalidDataset(
+                        "segmentation datasets cannot be trained on".into(),
+                    ));
+                }
+            };
             if image.file.split('/').any(|part| part == "..") || image.file.starts_with('/') {
                 return Err(MlError::InvalidDataset(format!(
                     "image path {} leaves the dataset root",
                     image.file
                 )));
             }
-            items.push((image.file.clone(), label));
+            items.push(Item {
+                file: image.file.clone(),
+                label,
+                boxes,
+            });
         }
         Ok(Self {
             root: root.to_path_buf(),
@@ -67,7 +107,7 @@ impl ManifestSource {
 
     /// Label of every image, in order.
     pub fn labels(&self) -> Vec<usize> {
-        self.items.iter().map(|(_, label)| *label).collect()
+        self.items.iter().map(|item| item.label).collect()
     }
 }
 
@@ -77,11 +117,15 @@ impl ImageSource for ManifestSource {
     }
 
     fn label(&self, index: usize) -> usize {
-        self.items[index].1
+        self.items[index].label
+    }
+
+    fn boxes(&self, index: usize) -> Vec<BoxAnnotation> {
+        self.items[index].boxes.clone()
     }
 
     fn load(&self, index: usize) -> Result<RgbImage, MlError> {
-        let path = self.root.join(&self.items[index].0);
+        let path = self.root.join(&self.items[index].file);
         let image = image::open(&path).map_err(|e| MlError::Image {
             path: path.clone(),
             message: e.to_string(),
@@ -93,7 +137,7 @@ impl ImageSource for ManifestSource {
 /// Decoded images held in memory (tests, generated data, inference batches).
 #[derive(Debug, Clone, Default)]
 pub struct MemorySource {
-    items: Vec<(Arc<RgbImage>, usize)>,
+    items: Vec<(Arc<RgbImage>, usize, Vec<BoxAnnotation>)>,
 }
 
 impl MemorySource {
@@ -102,7 +146,17 @@ impl MemorySource {
         Self {
             items: items
                 .into_iter()
-                .map(|(image, label)| (Arc::new(image), label))
+                .map(|(image, label)| (Arc::new(image), label, Vec::new()))
+                .collect(),
+        }
+    }
+
+    /// A detection source over `(image, boxes)` pairs.
+    pub fn with_boxes(items: Vec<(RgbImage, Vec<BoxAnnotation>)>) -> Self {
+        Self {
+            items: items
+                .into_iter()
+                .map(|(image, boxes)| (Arc::new(image), 0, boxes))
                 .collect(),
         }
     }
@@ -115,6 +169,10 @@ impl ImageSource for MemorySource {
 
     fn label(&self, index: usize) -> usize {
         self.items[index].1
+    }
+
+    fn boxes(&self, index: usize) -> Vec<BoxAnnotation> {
+        self.items[index].2.clone()
     }
 
     fn load(&self, index: usize) -> Result<RgbImage, MlError> {
@@ -143,6 +201,10 @@ impl ImageSource for SubsetSource {
 
     fn label(&self, index: usize) -> usize {
         self.inner.label(self.indices[index])
+    }
+
+    fn boxes(&self, index: usize) -> Vec<BoxAnnotation> {
+        self.inner.boxes(self.indices[index])
     }
 
     fn load(&self, index: usize) -> Result<RgbImage, MlError> {

@@ -1,8 +1,10 @@
-//! A procedurally drawn 4-class image set (circle, square, triangle, cross in random colours,
-//! sizes and positions on a noisy background): a quick, dependency-free proof that training works.
+//! Procedurally drawn shapes (circle, square, triangle, cross in random colours, sizes and
+//! positions on a noisy background): a 4-class classification set and a detection set with several
+//! shapes per image and their exact boxes — quick, dependency-free proofs that training works.
 
 use std::path::Path;
 
+use domain::dataset::{BoxAnnotation, ImageEntry, Manifest, Split, TaskType};
 use image::{Rgb, RgbImage};
 
 use crate::error::MlError;
@@ -86,4 +88,148 @@ pub fn write_shapes_dataset(
         }
     }
     Ok(())
+}
+
+/// One detection image: 1–3 non-overlapping shapes of random classes (indices into
+/// [`SHAPE_CLASSES`]), colours and sizes on a noisy background; each box is the tight bound of
+/// its shape's pixels (`[x, y, w, h]`).
+pub fn draw_detection_image(size: u32, rng: &mut Rng) -> (RgbImage, Vec<BoxAnnotation>) {
+    let background = [
+        rng.below(100) as u8,
+        rng.below(100) as u8,
+        rng.below(100) as u8,
+    ];
+    let s = size as f64;
+    let wanted = 1 + rng.below(3);
+    // (shape, centre x, centre y, radius, colour)
+    let mut shapes: Vec<(usize, f64, f64, f64, [u8; 3])> = Vec::new();
+    for _ in 0..wanted * 20 {
+        if shapes.len() == wanted {
+            break;
+        }
+        let r = s * rng.uniform(0.08, 0.2);
+        let cx = rng.uniform(r, s - r);
+        let cy = rng.uniform(r, s - r);
+        let clear = shapes
+            .iter()
+            .all(|&(_, x, y, q, _)| (x - cx).abs() > r + q + 2.0 || (y - cy).abs() > r + q + 2.0);
+        if clear {
+            let colour = [
+                (130 + rng.below(126)) as u8,
+                (130 + rng.below(126)) as u8,
+                (130 + rng.below(126)) as u8,
+            ];
+            shapes.push((rng.below(SHAPE_CLASSES.len()), cx, cy, r, colour));
+        }
+    }
+    let mut bounds: Vec<Option<[u32; 4]>> = vec![None; shapes.len()];
+    let mut image = RgbImage::new(size, size);
+    for (x, y, pixel) in image.enumerate_pixels_mut() {
+        let mut base = background;
+        for (i, &(shape, cx, cy, r, colour)) in shapes.iter().enumerate() {
+            if inside(shape, x as f64 + 0.5 - cx, y as f64 + 0.5 - cy, r) {
+                base = colour;
+                bounds[i] = Some(match bounds[i] {
+                    None => [x, y, x + 1, y + 1],
+                    Some(b) => [b[0].min(x), b[1].min(y), b[2].max(x + 1), b[3].max(y + 1)],
+                });
+            }
+        }
+        let noise = rng.below(31) as i32 - 15;
+        *pixel = Rgb(base.map(|c| (c as i32 + noise).clamp(0, 255) as u8));
+    }
+    let boxes = shapes
+        .iter()
+        .zip(bounds)
+        .filter_map(|(&(shape, ..), b)| {
+            b.map(|b| BoxAnnotation {
+                class_id: shape,
+                bbox: [
+                    b[0] as f64,
+                    b[1] as f64,
+                    (b[2] - b[0]) as f64,
+                    (b[3] - b[1]) as f64,
+                ],
+            })
+        })
+        .collect();
+    (image, boxes)
+}
+
+/// `count` detection images drawn from `seed`.
+pub fn detection_shapes(count: usize, size: u32, seed: u64) -> Vec<(RgbImage, Vec<BoxAnnotation>)> {
+    let mut rng = Rng::new(seed);
+    (0..count)
+        .map(|_| draw_detection_image(size, &mut rng))
+        .collect()
+}
+
+/// Writes a detection set as PNGs under `dir/{train,val}/` and returns its manifest (image paths
+/// relative to `dir`).
+pub fn write_detection_dataset(
+    dir: &Path,
+    train: usize,
+    val: usize,
+    size: u32,
+    seed: u64,
+) -> Result<Manifest, MlError> {
+    let mut images = Vec::new();
+    for (split, name, count, split_seed) in [
+        (Split::Train, "train", train, seed),
+        (Split::Val, "val", val, seed.wrapping_add(1)),
+    ] {
+        let folder = dir.join(name);
+        std::fs::create_dir_all(&folder).map_err(|e| MlError::io(&folder, e))?;
+        for (n, (image, boxes)) in detection_shapes(count, size, split_seed)
+            .into_iter()
+            .enumerate()
+        {
+            let file = format!("{name}/{n:05}.png");
+            let path = dir.join(&file);
+            image.save(&path).map_err(|e| MlError::Image {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            images.push(ImageEntry {
+                file,
+                width: size,
+                height: size,
+                split,
+                label: None,
+                boxes,
+            });
+        }
+    }
+    Ok(Manifest {
+        task: TaskType::Detection,
+        classes: SHAPE_CLASSES.iter().map(|c| c.to_string()).collect(),
+        images,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detection_boxes_bound_their_shapes() {
+        let mut rng = Rng::new(3);
+        for _ in 0..20 {
+            let (image, boxes) = draw_detection_image(64, &mut rng);
+            assert!(!boxes.is_empty() && boxes.len() <= 3);
+            for b in &boxes {
+                let [x, y, w, h] = b.bbox;
+                assert!(
+                    w >= 4.0 && h >= 4.0 && x + w <= 64.0 && y + h <= 64.0,
+                    "{b:?}"
+                );
+                // The box's centre row has bright (foreground) pixels.
+                let row = (y + h / 2.0) as u32;
+                let bright = (x as u32..(x + w) as u32)
+                    .filter(|&px| image.get_pixel(px, row).0.iter().all(|&c| c >= 115))
+                    .count();
+                assert!(bright > 0, "{b:?}");
+            }
+        }
+    }
 }

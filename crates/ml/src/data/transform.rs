@@ -22,6 +22,33 @@ impl Normalization {
         mean: [0.485, 0.456, 0.406],
         std: [0.229, 0.224, 0.225],
     };
+
+    /// Plain `x / 255` (what YOLO models expect).
+    pub const UNIT: Normalization = Normalization {
+        mean: [0.0; 3],
+        std: [1.0; 3],
+    };
+}
+
+impl Normalization {
+    /// Normalises `image` as it is (no resizing) into CHW floats in `out` (`3·w·h`).
+    pub fn to_chw(&self, image: &RgbImage, out: &mut [f32]) {
+        let plane = (image.width() * image.height()) as usize;
+        let Normalization { mean, std } = *self;
+        let scale: [f32; 3] = [
+            1.0 / (255.0 * std[0]),
+            1.0 / (255.0 * std[1]),
+            1.0 / (255.0 * std[2]),
+        ];
+        let offset: [f32; 3] = [mean[0] / std[0], mean[1] / std[1], mean[2] / std[2]];
+        let raw = image.as_raw();
+        for c in 0..3 {
+            let dst = &mut out[c * plane..(c + 1) * plane];
+            for (d, px) in dst.iter_mut().zip(raw.chunks_exact(3)) {
+                *d = px[c] as f32 * scale[c] - offset[c];
+            }
+        }
+    }
 }
 
 impl Default for Normalization {
@@ -131,21 +158,7 @@ impl Preprocess {
     }
 
     fn normalize_into(&self, image: &RgbImage, out: &mut [f32]) {
-        let plane = (image.width() * image.height()) as usize;
-        let Normalization { mean, std } = self.normalization;
-        let scale: [f32; 3] = [
-            1.0 / (255.0 * std[0]),
-            1.0 / (255.0 * std[1]),
-            1.0 / (255.0 * std[2]),
-        ];
-        let offset: [f32; 3] = [mean[0] / std[0], mean[1] / std[1], mean[2] / std[2]];
-        let raw = image.as_raw();
-        for c in 0..3 {
-            let dst = &mut out[c * plane..(c + 1) * plane];
-            for (d, px) in dst.iter_mut().zip(raw.chunks_exact(3)) {
-                *d = px[c] as f32 * scale[c] - offset[c];
-            }
-        }
+        self.normalization.to_chw(image, out);
     }
 }
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::events::EpochMetrics;
 use crate::error::MlError;
-use crate::models::{Architecture, Classifier};
+use crate::models::Architecture;
 
 /// What must match for a checkpoint to be resumed by a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,9 +78,9 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, MlError> {
 
 /// Writes the checkpoint of `state.epoch` and makes it the latest; returns its directory.
 /// Older epoch directories are removed once the new one is in force.
-pub fn save(
+pub fn save<M: Module>(
     dir: &Path,
-    model: &Classifier,
+    model: &M,
     optimizer: &ModuleOptimizer,
     state: &LoopState,
 ) -> Result<PathBuf, MlError> {
@@ -117,7 +117,7 @@ pub fn save(
 }
 
 /// Saves the best weights so far.
-pub fn save_best(dir: &Path, model: &Classifier) -> Result<(), MlError> {
+pub fn save_best<M: Module>(dir: &Path, model: &M) -> Result<(), MlError> {
     std::fs::create_dir_all(dir).map_err(|e| MlError::io(dir, e))?;
     model
         .valid()
@@ -127,7 +127,7 @@ pub fn save_best(dir: &Path, model: &Classifier) -> Result<(), MlError> {
 }
 
 /// Loads the best weights saved by [`save_best`] into `model`, if there are any.
-pub fn load_best(dir: &Path, model: Classifier) -> Result<Classifier, MlError> {
+pub fn load_best<M: Module>(dir: &Path, model: M) -> Result<M, MlError> {
     let path = dir.join("best.bpk");
     if !path.is_file() {
         return Ok(model);
@@ -150,12 +150,12 @@ pub fn latest(dir: &Path) -> Result<Option<PathBuf>, MlError> {
 
 /// Restores model, optimizer and loop state from a checkpoint directory, refusing one made for a
 /// different run.
-pub fn load(
+pub fn load<M: Module>(
     epoch_dir: &Path,
-    model: Classifier,
+    model: M,
     optimizer: ModuleOptimizer,
     expected: &RunFingerprint,
-) -> Result<(Classifier, ModuleOptimizer, LoopState), MlError> {
+) -> Result<(M, ModuleOptimizer, LoopState), MlError> {
     let state: LoopState = read_json(&epoch_dir.join("state.json"))?;
     if &state.fingerprint != expected {
         return Err(MlError::Checkpoint(format!(

@@ -2,9 +2,11 @@
 
 use std::path::PathBuf;
 
+use domain::dataset::TaskType;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Augment, Normalization};
+use crate::detect::DetectionOptions;
 use crate::device::DeviceSpec;
 use crate::error::MlError;
 use crate::models::Architecture;
@@ -87,6 +89,10 @@ pub struct TrainConfig {
     pub pretrained_weights: Option<PathBuf>,
     /// Compute device.
     pub device: DeviceSpec,
+    /// Detection only: mosaic, scale/translation jitter and loss gains (Ultralytics' defaults
+    /// when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detection: Option<DetectionOptions>,
 }
 
 impl Default for TrainConfig {
@@ -115,6 +121,7 @@ impl Default for TrainConfig {
             seed: 42,
             pretrained_weights: None,
             device: DeviceSpec::Cpu,
+            detection: None,
         }
     }
 }
@@ -167,6 +174,28 @@ impl TrainConfig {
         }
         if !(self.crop_pct > 0.0 && self.crop_pct <= 1.0) {
             return bad("crop_pct", "must be in (0, 1]");
+        }
+        if let Some(d) = &self.detection {
+            let probability = |p: f64| (0.0..=1.0).contains(&p);
+            if !(probability(d.mosaic) && (0.0..1.0).contains(&d.scale) && probability(d.translate))
+            {
+                return bad(
+                    "detection",
+                    "needs mosaic and translate in [0, 1] and scale in [0, 1)",
+                );
+            }
+            if [d.box_gain, d.cls_gain, d.dfl_gain]
+                .iter()
+                .any(|g| !(g.is_finite() && *g >= 0.0))
+            {
+                return bad("detection", "loss gains must be ≥ 0");
+            }
+        }
+        if self.model.task() == TaskType::Detection && !size.is_multiple_of(32) {
+            return bad(
+                "image_size",
+                "must be a multiple of 32 for detection models",
+            );
         }
         if self.normalization.std.iter().any(|s| *s <= 0.0) {
             return bad("normalization.std", "must be positive");

@@ -28,14 +28,26 @@ impl CancelToken {
     }
 }
 
-/// Metrics of one finished epoch.
+/// `accuracy` of a task without one (detection): NaN in Rust, absent from JSON.
+fn not_applicable() -> f64 {
+    f64::NAN
+}
+
+fn is_nan(value: &f64) -> bool {
+    value.is_nan()
+}
+
+/// Metrics of one finished epoch. Classification fills `accuracy`, `val_accuracy`, `val_top5`;
+/// detection leaves `accuracy` NaN (omitted from JSON) and fills the box/cls/dfl loss parts and
+/// the validation mAPs, which classification omits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
     /// 1-based epoch number.
     pub epoch: usize,
     /// Mean training loss.
     pub loss: f64,
-    /// Training top-1 accuracy in `[0, 1]`.
+    /// Training top-1 accuracy in `[0, 1]` (classification; NaN and absent from JSON otherwise).
+    #[serde(default = "not_applicable", skip_serializing_if = "is_nan")]
     pub accuracy: f64,
     /// Mean validation loss (absent without validation images).
     pub val_loss: Option<f64>,
@@ -45,6 +57,41 @@ pub struct EpochMetrics {
     pub val_top5: Option<f64>,
     /// Learning rate at the end of the epoch.
     pub lr: f64,
+    /// Detection: mean box (CIoU) part of the training loss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub box_loss: Option<f64>,
+    /// Detection: mean class (BCE) part of the training loss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cls_loss: Option<f64>,
+    /// Detection: mean DFL part of the training loss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dfl_loss: Option<f64>,
+    /// Detection: validation COCO mAP at IoU 0.5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_map50: Option<f64>,
+    /// Detection: validation COCO mAP averaged over IoU 0.5:0.95.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_map50_95: Option<f64>,
+}
+
+impl EpochMetrics {
+    /// Metrics with only the epoch, loss and learning rate set (`accuracy` NaN).
+    pub fn new(epoch: usize, loss: f64, lr: f64) -> Self {
+        Self {
+            epoch,
+            loss,
+            accuracy: f64::NAN,
+            val_loss: None,
+            val_accuracy: None,
+            val_top5: None,
+            lr,
+            box_loss: None,
+            cls_loss: None,
+            dfl_loss: None,
+            val_map50: None,
+            val_map50_95: None,
+        }
+    }
 }
 
 /// Progress of a training run, in order: `Started`, then `Step`s and per epoch an `Epoch` and a
@@ -83,7 +130,8 @@ pub enum TrainingEvent {
         total_steps: usize,
         /// Loss of this batch.
         loss: f64,
-        /// Accuracy on this batch.
+        /// Accuracy on this batch (classification; NaN and absent from JSON for detection).
+        #[serde(default = "not_applicable", skip_serializing_if = "is_nan")]
         accuracy: f64,
         /// Learning rate used.
         lr: f64,

@@ -5,6 +5,7 @@ mod config;
 mod events;
 mod metrics;
 mod optimizer;
+pub(crate) mod run;
 mod schedule;
 mod trainer;
 
@@ -14,3 +15,4 @@ pub use metrics::topk_correct;
 pub use optimizer::build_optimizer;
 pub use schedule::LrSchedule;
 pub use trainer::{TrainRequest, TrainSummary, train};
+pub(crate) use trainer::{check_finite, sources};

@@ -8,15 +8,16 @@ use burn::module::Module;
 use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
-use domain::dataset::{Manifest, Split};
+use domain::dataset::{Manifest, Split, TaskType};
 
-use super::checkpoint::{self, LoopState, RunFingerprint};
+use super::checkpoint::RunFingerprint;
 use super::config::TrainConfig;
 use super::events::{CancelToken, EpochMetrics, TrainingEvent};
 use super::metrics::{Accumulator, topk_correct};
 use super::optimizer::build_optimizer;
+use super::run::{self, EpochEnd, Progress};
 use super::schedule::LrSchedule;
-use crate::artefact::{self, ArtefactConfig, ArtefactPaths};
+use crate::artefact::{self, ArtefactPaths};
 use crate::data::{
     BatchMode, BatchStream, ImageSource, ManifestSource, Preprocess, SubsetSource, epoch_order,
 };
@@ -62,10 +63,11 @@ pub struct TrainSummary {
 }
 
 /// A shared image source.
-type Source = Arc<dyn ImageSource>;
+pub(crate) type Source = Arc<dyn ImageSource>;
 
-/// Train/val sources: the manifest's `val` split, or a stratified, seeded hold-out of `train`.
-fn sources(request: &TrainRequest) -> Result<(Source, Option<Source>), MlError> {
+/// Train/val sources: the manifest's `val` split, or a stratified (by class label; detection
+/// sources all have label 0), seeded hold-out of `train`.
+pub(crate) fn sources(request: &TrainRequest) -> Result<(Source, Option<Source>), MlError> {
     let config = &request.config;
     let train = ManifestSource::new(&request.manifest, &request.image_root, Split::Train)?;
     let val = ManifestSource::new(&request.manifest, &request.image_root, Split::Val)?;
@@ -139,7 +141,8 @@ fn evaluate(
     Ok(acc)
 }
 
-/// Runs (or resumes) a training job, reporting through `on_event`, checking `cancel` before every
+/// Runs (or resumes) a training job (a detection architecture is handed to
+/// [`crate::detect::train_detector`]), reporting through `on_event`, checking `cancel` before every
 /// step, checkpointing every epoch, and finally exporting the best weights as an artefact.
 pub fn train(
     request: &TrainRequest,
@@ -147,7 +150,11 @@ pub fn train(
     on_event: &mut dyn FnMut(TrainingEvent),
 ) -> Result<TrainSummary, MlError> {
     let config = &request.config;
+    if config.model.task() == TaskType::Detection {
+        return crate::detect::train_detector(request, cancel, on_event);
+    }
     config.validate()?;
+    run::check_task(config, &request.manifest)?;
     let classes = request.manifest.classes.clone();
     if classes.len() < 2 {
         return Err(MlError::InvalidDataset(format!(
@@ -163,10 +170,7 @@ pub fn train(
         normalization: config.normalization,
     };
     let batch_size = config.batch_size.min(train_source.len()).max(1);
-    let mut steps_per_epoch = train_source.len().div_ceil(batch_size);
-    if train_source.len() % batch_size == 1 && train_source.len() > 1 {
-        steps_per_epoch -= 1; // the stream drops a trailing single-image batch
-    }
+    let steps_per_epoch = run::steps_per_epoch(train_source.len(), batch_size);
     let total_steps = steps_per_epoch * config.epochs;
     let schedule = LrSchedule::new(config, steps_per_epoch);
 
@@ -185,7 +189,6 @@ pub fn train(
         );
         model = loaded;
     }
-    let mut optimizer = build_optimizer(config);
     let fingerprint = RunFingerprint {
         model: config.model,
         classes: classes.clone(),
@@ -194,26 +197,15 @@ pub fn train(
         train_images: train_source.len(),
         seed: config.seed,
     };
-    let mut state = LoopState {
-        epoch: 0,
-        global_step: 0,
-        rng_state: Rng::derive(config.seed, 0xE90C).state(),
-        best_val_loss: None,
-        best_epoch: None,
-        epochs_without_improvement: 0,
-        history: Vec::new(),
-        fingerprint: fingerprint.clone(),
-    };
     let checkpoint_dir: &Path = &request.checkpoint_dir;
-    if request.resume
-        && let Some(latest) = checkpoint::latest(checkpoint_dir)?
-    {
-        let (m, o, s) = checkpoint::load(&latest, model, optimizer, &fingerprint)?;
-        model = m;
-        optimizer = o;
-        state = s;
-        tracing::info!(epoch = state.epoch, "resumed from {}", latest.display());
-    }
+    let (mut model, mut optimizer, mut state) = run::start_or_resume(
+        config,
+        fingerprint,
+        checkpoint_dir,
+        request.resume,
+        model,
+        build_optimizer(config),
+    )?;
 
     on_event(TrainingEvent::Started {
         start_epoch: state.epoch + 1,
@@ -226,8 +218,7 @@ pub fn train(
     });
 
     let loss_fn = CrossEntropyLoss::new(None, &device);
-    let started = Instant::now();
-    let mut steps_this_process = 0usize;
+    let mut progress = Progress::new(steps_per_epoch, total_steps);
     let mut stopped_early = false;
     let mut epoch_rng = Rng::new(state.rng_state);
 
@@ -261,12 +252,7 @@ pub fn train(
             let logits = model.forward(batch.images_tensor(&device));
             let loss = loss_fn.forward(logits.clone(), batch.labels_tensor(&device));
             let loss_value = loss.clone().into_scalar::<f32>() as f64;
-            if !loss_value.is_finite() {
-                return Err(MlError::InvalidConfig(format!(
-                    "training diverged at epoch {epoch} step {} (loss {loss_value}); lower the learning rate",
-                    index + 1
-                )));
-            }
+            check_finite(loss_value, epoch, index)?;
             let host = logits
                 .detach()
                 .into_data()
@@ -277,23 +263,17 @@ pub fn train(
             model = optimizer.step(lr, model, grads);
             train_acc.add(loss_value, correct, 0, batch.len());
             state.global_step += 1;
-            steps_this_process += 1;
-            let elapsed = started.elapsed().as_secs_f64();
-            let step_secs = step_started.elapsed().as_secs_f64().max(1e-9);
-            let remaining = total_steps.saturating_sub(state.global_step);
-            on_event(TrainingEvent::Step {
+            let accuracy = correct as f64 / batch.len().max(1) as f64;
+            on_event(progress.step(
+                &state,
                 epoch,
-                step: index + 1,
-                steps_per_epoch,
-                global_step: state.global_step,
-                total_steps,
-                loss: loss_value,
-                accuracy: correct as f64 / batch.len().max(1) as f64,
+                index,
+                loss_value,
+                accuracy,
                 lr,
-                elapsed_secs: elapsed,
-                images_per_sec: batch.len() as f64 / step_secs,
-                eta_secs: elapsed / steps_this_process as f64 * remaining as f64,
-            });
+                batch.len(),
+                step_started,
+            ));
         }
         let train_secs = epoch_started.elapsed().as_secs_f64().max(1e-9);
 
@@ -310,84 +290,49 @@ pub fn train(
             None => None,
         };
         let metrics = EpochMetrics {
-            epoch,
-            loss: train_acc.loss(),
             accuracy: train_acc.accuracy(),
             val_loss: val.map(|v| v.loss()),
             val_accuracy: val.map(|v| v.accuracy()),
             val_top5: val.filter(|_| classes.len() > 5).map(|v| v.top5()),
-            lr,
+            ..EpochMetrics::new(epoch, train_acc.loss(), lr)
         };
-        state.epoch = epoch;
-        state.rng_state = epoch_rng.state();
-        state.history.push(metrics.clone());
-        if let Some(val_loss) = metrics.val_loss {
-            let improved = state
-                .best_val_loss
-                .is_none_or(|best| val_loss < best - config.early_stopping_min_delta);
-            if improved {
-                state.best_val_loss = Some(val_loss);
-                state.best_epoch = Some(epoch);
-                state.epochs_without_improvement = 0;
-                checkpoint::save_best(checkpoint_dir, &model)?;
-            } else {
-                state.epochs_without_improvement += 1;
-            }
-        }
-        let checkpoint_path = checkpoint::save(checkpoint_dir, &model, &optimizer, &state)?;
-        let elapsed = started.elapsed().as_secs_f64();
-        let remaining_epochs = config.epochs - epoch;
-        on_event(TrainingEvent::Epoch {
-            epochs: config.epochs,
-            metrics,
-            elapsed_secs: elapsed,
-            images_per_sec: train_acc.count as f64 / train_secs,
-            eta_secs: epoch_started.elapsed().as_secs_f64() * remaining_epochs as f64,
-        });
-        on_event(TrainingEvent::Checkpoint {
-            epoch,
-            path: checkpoint_path,
-        });
-        if let Some(patience) = config.early_stopping_patience
-            && state.best_val_loss.is_some()
-            && state.epochs_without_improvement >= patience
-            && epoch < config.epochs
-        {
+        let end = EpochEnd {
+            config,
+            checkpoint_dir,
+            rng_state: epoch_rng.state(),
+            epoch_started,
+            train_secs,
+            images: train_acc.count,
+        };
+        if run::finish_epoch(
+            end, &mut state, metrics, &model, &optimizer, &progress, on_event,
+        )? {
             stopped_early = true;
-            on_event(TrainingEvent::EarlyStopped {
-                epoch,
-                best_epoch: state.best_epoch.unwrap_or(epoch),
-                best_val_loss: state.best_val_loss.unwrap_or(f64::NAN),
-            });
             break;
         }
     }
 
-    let exported_epoch = state.best_epoch.unwrap_or(state.epoch);
-    let export_model = match state.best_epoch {
-        Some(_) => checkpoint::load_best(checkpoint_dir, model.valid())?,
-        None => model.valid(),
-    };
-    let mut artefact_config = ArtefactConfig::new(config.model, classes, preprocess);
-    artefact_config.epoch = Some(exported_epoch);
-    artefact_config.metrics = state
-        .history
-        .iter()
-        .find(|m| m.epoch == exported_epoch)
-        .cloned();
-    artefact_config.training = Some(config.clone());
+    let (exported_epoch, export_model) = run::exported(checkpoint_dir, &state, model.valid())?;
+    let artefact_config = run::artefact_config(config, classes, preprocess, &state, exported_epoch);
     let artefact = artefact::write(&request.output_dir, &export_model, &artefact_config)?;
-    on_event(TrainingEvent::Finished {
-        epochs_completed: state.epoch,
-        exported_epoch,
-        artefact_dir: artefact.dir.clone(),
-    });
-    Ok(TrainSummary {
-        epochs_completed: state.epoch,
+    Ok(run::finish(
+        state,
         exported_epoch,
         stopped_early,
-        history: state.history,
         artefact,
-        elapsed_secs: started.elapsed().as_secs_f64(),
-    })
+        &progress,
+        on_event,
+    ))
+}
+
+/// Fails the run when a step's loss is not finite.
+pub(crate) fn check_finite(loss: f64, epoch: usize, index: usize) -> Result<(), MlError> {
+    if loss.is_finite() {
+        Ok(())
+    } else {
+        Err(MlError::InvalidConfig(format!(
+            "training diverged at epoch {epoch} step {} (loss {loss}); lower the learning rate",
+            index + 1
+        )))
+    }
 }
