@@ -156,34 +156,14 @@ async fn predicts_from_base64_and_url_with_the_trained_model() {
 
     // Bad images.
     let text = base64::engine::general_purpose::STANDARD.encode(b"definitely not an image");
-    assert_error(
-        predict(&app, token, &id, json!({ "image_base64": text })).await,
-        400,
-        "INVALID_REQUEST",
-    )
-    .await;
     let truncated = base64::engine::general_purpose::STANDARD.encode(&image[..40]);
-    assert_error(
-        predict(&app, token, &id, json!({ "image_base64": truncated })).await,
-        400,
-        "INVALID_REQUEST",
-    )
-    .await;
-    assert_error(
-        predict(
-            &app,
-            token,
-            &id,
-            json!({ "image_base64": "%%%not base64%%%" }),
-        )
-        .await,
-        400,
-        "INVALID_REQUEST",
-    )
-    .await;
     for body in [
+        json!({ "image_base64": text }),
+        json!({ "image_base64": truncated }),
+        json!({ "image_base64": "%%%not base64%%%" }),
         json!({}),
         json!({ "image_url": "http://x", "image_base64": encoded }),
+        json!({ "image_url": "ftp://example.com/a.png" }),
     ] {
         assert_error(
             predict(&app, token, &id, body).await,
@@ -192,18 +172,6 @@ async fn predicts_from_base64_and_url_with_the_trained_model() {
         )
         .await;
     }
-    assert_error(
-        predict(
-            &app,
-            token,
-            &id,
-            json!({ "image_url": "ftp://example.com/a.png" }),
-        )
-        .await,
-        400,
-        "INVALID_REQUEST",
-    )
-    .await;
 
     // A durable batch of 20: 18 base64, one URL, one broken image (answered with an error).
     let mut images: Vec<Value> = (0..18)
