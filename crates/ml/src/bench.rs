@@ -247,14 +247,37 @@ pub fn ensure_torch_venv(
     base_python: &Path,
     venv_dir: &Path,
 ) -> Result<std::path::PathBuf, MlError> {
+    ensure_venv(base_python, venv_dir, &["torch", "torchvision"])
+}
+
+/// [`ensure_torch_venv`] plus `ultralytics`, which the `yolov8n-*` reference cases need.
+pub fn ensure_ultralytics_venv(
+    base_python: &Path,
+    venv_dir: &Path,
+) -> Result<std::path::PathBuf, MlError> {
+    ensure_venv(
+        base_python,
+        venv_dir,
+        &["torch", "torchvision", "ultralytics"],
+    )
+}
+
+/// A venv in `venv_dir` (created with `base_python` if needed) in which every package of
+/// `packages` imports (installed from PyPI when one does not); returns its interpreter.
+fn ensure_venv(
+    base_python: &Path,
+    venv_dir: &Path,
+    packages: &[&str],
+) -> Result<std::path::PathBuf, MlError> {
     let python = venv_dir.join("bin").join("python");
-    let has_torch = |python: &Path| {
+    let imports = format!("import {}", packages.join(", "));
+    let has_packages = |python: &Path| {
         Command::new(python)
-            .args(["-c", "import torch, torchvision"])
+            .args(["-c", &imports])
             .output()
             .is_ok_and(|o| o.status.success())
     };
-    if python.is_file() && has_torch(&python) {
+    if python.is_file() && has_packages(&python) {
         return Ok(python);
     }
     let run = |cmd: &mut Command, what: &str| -> Result<(), MlError> {
@@ -267,16 +290,20 @@ pub fn ensure_torch_venv(
             Err(MlError::External(format!("{what} exited with {status}")))
         }
     };
+    if !python.is_file() {
+        run(
+            Command::new(base_python)
+                .arg("-m")
+                .arg("venv")
+                .arg(venv_dir),
+            "creating the venv",
+        )?;
+    }
     run(
-        Command::new(base_python)
-            .arg("-m")
-            .arg("venv")
-            .arg(venv_dir),
-        "creating the venv",
-    )?;
-    run(
-        Command::new(&python).args(["-m", "pip", "install", "--quiet", "torch", "torchvision"]),
-        "pip install torch torchvision",
+        Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet"])
+            .args(packages),
+        &format!("pip install {}", packages.join(" ")),
     )?;
     Ok(python)
 }
