@@ -159,25 +159,18 @@ pub fn assign(
         let missing = config.topk.saturating_sub(chosen.len());
         if missing > 0 {
             // The lowest-indexed zero-valued anchors fill the top-k; those inside the box count.
-            let zero_candidates: Vec<&Candidate> = list.iter().filter(|c| c.align <= 0.0).collect();
+            // (Candidates are in anchor order.)
             let mut taken = 0;
-            let mut next_zero = zero_candidates.iter().peekable();
             for anchor in 0..a_count {
                 if taken == missing {
                     break;
                 }
-                if list.iter().any(|c| c.anchor == anchor && c.align > 0.0) {
-                    continue;
+                match list.binary_search_by_key(&anchor, |c| c.anchor) {
+                    Ok(i) if list[i].align > 0.0 => continue,
+                    Ok(i) => chosen.push((anchor, list[i].overlap, list[i].align)),
+                    Err(_) => {}
                 }
                 taken += 1;
-                while next_zero.peek().is_some_and(|c| c.anchor < anchor) {
-                    next_zero.next();
-                }
-                if let Some(c) = next_zero.peek()
-                    && c.anchor == anchor
-                {
-                    chosen.push((c.anchor, c.overlap, c.align));
-                }
             }
         }
         positive.push(chosen);
@@ -189,11 +182,13 @@ pub fn assign(
             claims.entry(anchor).or_default().push(g);
         }
     }
+    // Candidates are in anchor order.
     let overlap_of = |g: usize, anchor: usize| -> (f32, f32) {
         candidates[g]
-            .iter()
-            .find(|c| c.anchor == anchor)
-            .map_or((0.0, 0.0), |c| (c.overlap, c.align))
+            .binary_search_by_key(&anchor, |c| c.anchor)
+            .map_or((0.0, 0.0), |i| {
+                (candidates[g][i].overlap, candidates[g][i].align)
+            })
     };
     // Resolve multiple claims by the highest overlap over all boxes (first on ties).
     let mut owner: Vec<(usize, usize)> = Vec::with_capacity(claims.len());

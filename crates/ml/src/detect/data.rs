@@ -20,7 +20,7 @@ pub struct DetectionBatch {
     pub images: Vec<f32>,
     /// Boxes per image in input pixels.
     pub targets: Vec<Vec<GtBox>>,
-    /// Evaluation: how each original image sits in the input (identity-free for training).
+    /// How each original image sits in the input (evaluation; the identity for training batches).
     pub letterboxes: Vec<Letterbox>,
     /// Source indices of the images.
     pub indices: Vec<usize>,
