@@ -259,6 +259,9 @@ impl Run {
                 .await
                 .map_err(|e| e.to_string())?;
         }
+        // The local copy of the run is done with once the model is stored (a retry would start
+        // from the stored checkpoints anyway).
+        let _ = tokio::fs::remove_dir_all(&self.dir).await;
         let exported = summary.exported_epoch as i64;
         let recorded = app
             .store
@@ -308,9 +311,8 @@ impl Run {
                 }),
             )))
             .await;
-        // Checkpoints were only needed to resume; the local copy of the run is done with.
+        // Checkpoints were only needed to resume.
         let _ = app.objects.delete_prefix(&self.checkpoint_prefix()).await;
-        let _ = tokio::fs::remove_dir_all(&self.dir).await;
         Ok(())
     }
 }
