@@ -10,6 +10,7 @@ pub mod health;
 pub mod inference;
 pub mod models;
 pub mod projects;
+pub mod segmentation;
 pub mod users;
 pub mod workflows;
 

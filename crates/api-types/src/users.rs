@@ -16,6 +16,8 @@ pub struct ProfileResponse {
     pub plan: String,
     /// Creation time.
     pub created_at: String,
+    /// Segmentation credits left (one per prompt).
+    pub credits: i64,
     /// Usage against the plan's limits.
     pub usage: UsageResponse,
 }

@@ -91,6 +91,20 @@ pub enum AppError {
         /// The limit in bytes.
         limit_bytes: u64,
     },
+    /// The user's credit balance cannot pay for the request.
+    #[error("Insufficient credits: {required} needed, {balance} left")]
+    InsufficientCredits {
+        /// Credits the request costs.
+        required: i64,
+        /// Credits the user has.
+        balance: i64,
+    },
+    /// No model is loaded to serve the request.
+    #[error("{0}")]
+    ModelNotLoaded(String),
+    /// The model failed on valid input; the cause is logged, never sent to clients.
+    #[error("Inference failed")]
+    InferenceFailed(String),
     /// A dependency is down or the service is shutting down.
     #[error("{0}")]
     Unavailable(String),

@@ -71,6 +71,12 @@ async fn check(url: &reqwest::Url, settings: &InferenceSettings) -> AppResult<()
     Ok(())
 }
 
+/// Refuses, before anything is queued, a URL that [`download`] would refuse at its first hop.
+pub async fn check_url(url: &str, settings: &InferenceSettings) -> AppResult<()> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| refused(url, format!("not a URL: {e}")))?;
+    check(&parsed, settings).await
+}
+
 /// Downloads `url` (following at most `max_redirects` checked redirects) into memory.
 pub async fn download(url: &str, settings: &InferenceSettings) -> AppResult<Vec<u8>> {
     let client = reqwest::Client::builder()

@@ -9,11 +9,16 @@ use serde_json::json;
 
 /// Checks an `X-Internal-Auth` value against the configured token in constant time.
 pub fn check_token(app: &App, presented: Option<&str>) -> AppResult<()> {
-    let expected = app.settings.internal.token.as_bytes();
+    check_secret(&app.settings.internal.token, presented, "X-Internal-Auth")
+}
+
+/// Checks a shared secret presented in `header` in constant time; an empty `expected` accepts
+/// nothing.
+pub fn check_secret(expected: &str, presented: Option<&str>, header: &str) -> AppResult<()> {
     let Some(presented) = presented else {
-        return Err(AppError::unauthorized("Missing X-Internal-Auth header"));
+        return Err(AppError::unauthorized(format!("Missing {header} header")));
     };
-    let presented = presented.as_bytes();
+    let (expected, presented) = (expected.as_bytes(), presented.as_bytes());
     let same = !expected.is_empty()
         && presented.len() == expected.len()
         && presented
@@ -24,7 +29,7 @@ pub fn check_token(app: &App, presented: Option<&str>) -> AppResult<()> {
     if same {
         Ok(())
     } else {
-        Err(AppError::unauthorized("Invalid X-Internal-Auth token"))
+        Err(AppError::unauthorized(format!("Invalid {header}")))
     }
 }
 

@@ -61,5 +61,6 @@ pub fn handlers() -> Vec<Arc<dyn JobHandler>> {
         Arc::new(crate::datasets::IngestHandler),
         Arc::new(crate::training::TrainingHandler),
         Arc::new(crate::batches::BatchHandler),
+        Arc::new(crate::segmentation::SegmentHandler),
     ]
 }

@@ -18,6 +18,7 @@ pub mod internal;
 pub mod jobs;
 pub mod projects;
 pub mod ratelimit;
+pub mod segmentation;
 pub mod settings;
 pub mod training;
 pub mod users;
@@ -48,6 +49,10 @@ pub struct App {
     pub events: Arc<events::EventBus>,
     /// Trained models kept loaded for inference.
     pub models: Arc<inference::ModelCache>,
+    /// The SAM3 engine of this process (loaded on first use).
+    pub segmenter: Arc<segmentation::Segmenter>,
+    /// Signs the URLs of segmentation images and masks.
+    pub urls: Arc<segmentation::urls::UrlSigner>,
 }
 
 impl std::fmt::Debug for App {
@@ -90,6 +95,8 @@ impl App {
         };
         Ok(Self {
             models: Arc::new(inference::ModelCache::default()),
+            segmenter: Arc::new(segmentation::Segmenter::new(&settings)),
+            urls: Arc::new(segmentation::urls::UrlSigner::new(&secret)),
             events: Arc::new(events),
             settings: Arc::new(settings),
             store: Arc::new(store),

@@ -34,6 +34,8 @@ pub struct Settings {
     pub internal: InternalSettings,
     /// Chat.
     pub chat: ChatSettings,
+    /// Segmentation service (SAM3).
+    pub segmentation: SegmentationSettings,
     /// Logging.
     pub log: LogSettings,
 }
@@ -47,6 +49,44 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Public base URL for links; empty derives it from the bound address.
     pub public_url: String,
+}
+
+/// Segmentation service settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SegmentationSettings {
+    /// Directory with SAM3's `config.json`, weights and `tokenizer.json`; empty: no model in
+    /// this process.
+    pub weights_dir: String,
+    /// Base URLs of remote `vision segment-backend`s that workers send tasks to instead of
+    /// running the model in process (tried in turn).
+    pub backends: Vec<String>,
+    /// `X-API-Key` of the backend API (required by `vision segment-backend`, sent to remotes).
+    pub api_key: String,
+    /// Address `vision segment-backend` listens on.
+    pub backend_bind: String,
+    /// Largest image `POST /upload` accepts, in bytes.
+    pub max_upload_bytes: u64,
+    /// Longest text prompt, in characters.
+    pub max_prompt_chars: usize,
+    /// Instances scoring below this are dropped.
+    pub score_threshold: f32,
+    /// Lifetime of signed image and mask URLs, in seconds.
+    pub url_ttl_secs: i64,
+    /// Claims of a task whose worker dies before it is marked failed.
+    pub max_attempts: i64,
+    /// Credits one prompt costs.
+    pub credits_per_prompt: i64,
+    /// Images whose backbone features the engine keeps for further prompts.
+    pub feature_cache_images: usize,
+    /// Time limit of a call to a remote backend, in seconds.
+    pub backend_timeout_secs: u64,
+}
+
+impl SegmentationSettings {
+    /// Whether this deployment can segment at all (weights here or remote backends).
+    pub fn available(&self) -> bool {
+        !self.weights_dir.is_empty() || !self.backends.is_empty()
+    }
 }
 
 /// Database settings.
@@ -238,7 +278,10 @@ impl Settings {
                 Environment::with_prefix("VISION")
                     .prefix_separator("__")
                     .separator("__")
-                    .try_parsing(true),
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("worker.kinds")
+                    .with_list_parse_key("segmentation.backends"),
             );
         }
         let settings: Settings = builder

@@ -17,12 +17,14 @@ pub async fn profile(app: &App, principal: &Principal) -> AppResult<ProfileRespo
         .ok_or_else(|| AppError::unauthorized("Account no longer exists"))?;
     let usage = app.store.usage(&user.id).await?;
     let limits = user.plan.limits();
+    let credits = app.store.credits(&user.id).await?;
     Ok(ProfileResponse {
         user_id: user.id,
         email: user.email,
         name: user.name,
         plan: user.plan.to_string(),
         created_at: rfc3339(user.created_at),
+        credits,
         usage: UsageResponse {
             gpu_hours_used: round4(usage.compute_seconds / 3600.0),
             gpu_hours_limit: limits.compute_hours,

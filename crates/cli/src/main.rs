@@ -37,6 +37,9 @@ enum Command {
     User(commands::user::UserCommand),
     /// Train a classifier locally with a progress line.
     Train(commands::train::TrainArgs),
+    /// Serve the segmentation backend API (SAM3 inference, `X-API-Key`) on
+    /// `segmentation.backend_bind`.
+    SegmentBackend(commands::segment_backend::SegmentBackendArgs),
     /// Segment an image with SAM3 by text prompt (weights from a local directory).
     Segment(commands::segment::SegmentArgs),
     /// Measure the chat's intent parser on a JSON Lines file of utterances.
@@ -58,6 +61,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(args) => commands::serve::run(settings, args).await,
             Command::Worker => commands::worker::run(settings).await,
+            Command::SegmentBackend(args) => commands::segment_backend::run(settings, args).await,
             Command::Migrate => commands::migrate::run(settings).await,
             Command::Openapi(args) => commands::openapi::run(&args),
             Command::Config => commands::config::run(&settings),

@@ -139,3 +139,98 @@ async fn killed_worker_is_resumed_from_its_checkpoint_by_another() {
         "scratch cleaned"
     );
 }
+
+/// A segmentation task whose worker is SIGKILLed mid-task is retried by another worker and
+/// ends `done`: never stuck in `processing`, charged once.
+#[tokio::test]
+async fn killed_worker_never_leaves_a_segmentation_task_processing() {
+    let app = spawn_app_with(|s| {
+        test_support::with_sam3(s);
+        s.worker.enabled = false;
+        s.worker.lease_secs = 2;
+        s.worker.kinds = vec!["segmentation".into()];
+        s.rate_limit.enabled = false;
+    })
+    .await;
+    let user = app.new_user().await;
+    let token = &user.access_token;
+    // A large, noisy image makes each task last long enough to be caught mid-way.
+    let image = image::RgbImage::from_fn(1600, 1200, |x, y| {
+        let v = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)) >> 7;
+        image::Rgb([v as u8, (v >> 8) as u8, (v >> 16) as u8])
+    });
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image
+        .write_to(&mut bytes, image::ImageFormat::Jpeg)
+        .unwrap();
+    let upload = test_support::edge_data(
+        app.upload_image(token, "big.jpg", bytes.into_inner()).await,
+        200,
+    )
+    .await;
+    let url = upload["image_url"].as_str().unwrap();
+    let before = app.app.store.credits(&user.user_id).await.unwrap();
+    let mut tasks = Vec::new();
+    for prompt in ["cat", "dog", "bird", "tree"] {
+        let task = test_support::edge_data(app.segment(token, url, prompt).await, 202).await;
+        tasks.push(task["task_id"].as_str().unwrap().to_owned());
+    }
+
+    // Kill the worker while a task is `processing` (try again if a task finished in between).
+    let mut victim = None;
+    for attempt in 0..5 {
+        let mut worker = start_worker(&app, &format!("seg-{attempt}"));
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        let caught = loop {
+            let mut processing = None;
+            for id in &tasks {
+                let row = app.app.store.seg_task_by_id(id).await.unwrap().unwrap();
+                if row.status == "processing" {
+                    processing = Some(id.clone());
+                }
+            }
+            if let Some(id) = processing {
+                worker.kill().expect("SIGKILL");
+                worker.wait().unwrap();
+                break Some(id);
+            }
+            if std::time::Instant::now() > deadline {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        worker.kill().ok();
+        worker.wait().ok();
+        let Some(id) = caught else { continue };
+        let row = app.app.store.seg_task_by_id(&id).await.unwrap().unwrap();
+        if row.status == "processing" {
+            victim = Some(id);
+            break;
+        }
+    }
+    let victim = victim.expect("a worker was killed mid-task");
+
+    let mut second = start_worker(&app, "seg-final");
+    for id in &tasks {
+        let done = app.wait_for_task(token, id).await;
+        assert_eq!(done["status"], "done", "{done}");
+    }
+    second.kill().ok();
+    second.wait().ok();
+    let job = app
+        .app
+        .store
+        .job_for_subject(&victim)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        job.attempts >= 2,
+        "the killed task was claimed again: {job:?}"
+    );
+    assert_eq!(
+        app.app.store.credits(&user.user_id).await.unwrap(),
+        before - 4,
+        "each task charged exactly once"
+    );
+}

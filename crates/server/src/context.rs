@@ -42,7 +42,16 @@ pub async fn request_context(
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| acceptable(v))
-        .map_or_else(|| domain::IdKind::Request.new_id(), str::to_owned);
+        .map_or_else(
+            || {
+                if crate::envelope::is_edge_path(request.uri().path()) {
+                    uuid::Uuid::new_v4().to_string()
+                } else {
+                    domain::IdKind::Request.new_id()
+                }
+            },
+            str::to_owned,
+        );
     let route = request
         .extensions()
         .get::<MatchedPath>()

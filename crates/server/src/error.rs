@@ -116,6 +116,24 @@ impl From<AppError> for ApiError {
                 "PAYLOAD_TOO_LARGE",
                 json!({ "limit_bytes": limit_bytes }),
             ),
+            AppError::InsufficientCredits { required, balance } => (
+                StatusCode::PAYMENT_REQUIRED,
+                "INSUFFICIENT_CREDITS",
+                json!({ "required": required, "balance": balance }),
+            ),
+            AppError::ModelNotLoaded(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "MODEL_NOT_LOADED",
+                json!({}),
+            ),
+            AppError::InferenceFailed(cause) => {
+                tracing::error!(%cause, "inference failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INFERENCE_FAILED",
+                    json!({}),
+                )
+            }
             AppError::Unavailable(cause) => {
                 tracing::error!(%cause, "service unavailable");
                 return Self::new(

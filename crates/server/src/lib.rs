@@ -2,7 +2,9 @@
 //!
 //! Start-up is a library so tests start the real server on port 0 (see `test-support`).
 
+pub mod backend;
 pub mod context;
+pub mod envelope;
 pub mod error;
 pub mod extract;
 pub mod guard;
@@ -110,6 +112,32 @@ pub fn router(app: App) -> Result<Router, prometheus::Error> {
             guard::require_auth,
         ));
 
+    let edge_layer = |group| {
+        axum::middleware::from_fn_with_state((state.clone(), group), envelope::require_auth)
+    };
+    let upload_limit = usize::try_from(state.app.settings.segmentation.max_upload_bytes)
+        .unwrap_or(usize::MAX / 2)
+        .saturating_add(1024 * 1024);
+    let edge = Router::new()
+        .route(
+            "/upload",
+            post(routes::segmentation::upload).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route_layer(edge_layer(envelope::RouteGroup::Upload))
+        .merge(
+            Router::new()
+                .route("/segment", post(routes::segmentation::segment))
+                .route_layer(edge_layer(envelope::RouteGroup::Segment)),
+        )
+        .merge(
+            Router::new()
+                .route("/tasks/{id}", get(routes::segmentation::task))
+                .route("/results", get(routes::segmentation::results))
+                .route("/results/{id}", get(routes::segmentation::result))
+                .route_layer(edge_layer(envelope::RouteGroup::Results)),
+        )
+        .route("/files/{kind}/{id}", get(routes::segmentation::file));
+
     let public = Router::new()
         .route("/auth/token", post(routes::auth::token))
         .route("/auth/refresh", post(routes::auth::refresh))
@@ -143,7 +171,7 @@ pub fn router(app: App) -> Result<Router, prometheus::Error> {
     }
 
     Ok(Router::new()
-        .nest("/api/v1", authenticated.merge(public))
+        .nest("/api/v1", authenticated.merge(public).merge(edge))
         .merge(root)
         .route("/health", get(routes::health::health))
         .route("/metrics", get(routes::health::metrics))
@@ -188,6 +216,19 @@ impl Server {
         let listener = TcpListener::bind(&app.settings.server.bind).await?;
         let router = router(app).map_err(std::io::Error::other)?;
         Ok(Self { listener, router })
+    }
+
+    /// Binds `segmentation.backend_bind` with the segmentation backend API.
+    pub async fn bind_backend(app: App) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(&app.settings.segmentation.backend_bind).await?;
+        let state = AppState {
+            metrics: Arc::new(metrics::HttpMetrics::new().map_err(std::io::Error::other)?),
+            app,
+        };
+        Ok(Self {
+            listener,
+            router: backend::router(state),
+        })
     }
 
     /// The address actually bound.

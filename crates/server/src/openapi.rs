@@ -43,6 +43,12 @@ use utoipa::{Modify, OpenApi};
         routes::workflows::cancel,
         routes::internal::create_workflow,
         routes::internal::prepare_model,
+        routes::segmentation::upload,
+        routes::segmentation::segment,
+        routes::segmentation::task,
+        routes::segmentation::results,
+        routes::segmentation::result,
+        routes::segmentation::file,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -55,6 +61,7 @@ use utoipa::{Modify, OpenApi};
         (name = "chat", description = "Natural language (Korean/English) → training configuration"),
         (name = "workflows", description = "Training workflows (live events: WebSocket /api/v1/ws/workflows/{workflow_id}?token=…)"),
         (name = "internal", description = "Service-to-service API (X-Internal-Auth; only when configured)"),
+        (name = "segmentation", description = "Text-prompted segmentation (SAM3): every response in the {success, data, error, meta} envelope"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

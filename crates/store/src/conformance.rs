@@ -4,7 +4,8 @@
 use crate::StoreError;
 use crate::traits::{
     CancelOutcome, DatasetOutcome, JobOutcome, NewDataset, NewJob, NewProject, NewWorkflow, Page,
-    ProjectChanges, RefreshUse, Store, WorkflowEnd, WorkflowProgress, WorkflowQuery,
+    ProjectChanges, RefreshUse, SegImageRow, SegOutcome, SegTaskRow, Store, WorkflowEnd,
+    WorkflowProgress, WorkflowQuery,
 };
 use chrono::{DateTime, Duration, Utc};
 use domain::{DatasetStatus, IdKind, JobStatus, LogLine, MetricPoint, Plan, User, WorkflowStatus};
@@ -42,6 +43,7 @@ pub async fn run(store: &dyn Store) -> Result<(), String> {
     workflows(store).await?;
     workflow_history(store).await?;
     chat_sessions(store).await?;
+    segmentation(store).await?;
     Ok(())
 }
 
@@ -807,6 +809,210 @@ async fn chat_sessions(store: &dyn Store) -> Result<(), String> {
             .await
             .map_err(err)?,
         "own delete"
+    );
+    Ok(())
+}
+
+fn seg_task(user_id: &str, id: &str, image_id: Option<&str>, now: DateTime<Utc>) -> SegTaskRow {
+    SegTaskRow {
+        id: id.to_owned(),
+        user_id: user_id.to_owned(),
+        project_id: None,
+        image_id: image_id.map(str::to_owned),
+        source_image_url: "https://example.com/cat.png".to_owned(),
+        text_prompt: "cat".to_owned(),
+        status: "pending".to_owned(),
+        error_message: None,
+        credits: 1,
+        labels: "[]".to_owned(),
+        instances: "[]".to_owned(),
+        mask_key: None,
+        inference_time_ms: None,
+        confidence: None,
+        model_version: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn seg_job<'a>(id: &'a str, user_id: &'a str, now: DateTime<Utc>) -> NewJob<'a> {
+    NewJob {
+        id,
+        kind: "segmentation",
+        user_id,
+        subject_id: id,
+        payload: "{}",
+        max_attempts: 3,
+        max_concurrent: None,
+        now,
+    }
+}
+
+async fn segmentation(store: &dyn Store) -> Result<(), String> {
+    let mut ann = user("seg-ann@example.com");
+    ann.plan = Plan::Free;
+    let bob = user("seg-bob@example.com");
+    store.insert_user(&ann).await.map_err(err)?;
+    store.insert_user(&bob).await.map_err(err)?;
+    let granted = i64::from(Plan::Free.limits().segmentation_credits);
+    ensure!(
+        store.credits(&ann.id).await.map_err(err)? == granted,
+        "a new user holds the plan's credits"
+    );
+    ensure!(
+        store.add_credits(&ann.id, 2 - granted).await.map_err(err)? == Some(2),
+        "set the balance to 2"
+    );
+    ensure!(
+        store
+            .add_credits("user_nobody", 5)
+            .await
+            .map_err(err)?
+            .is_none(),
+        "unknown user"
+    );
+    // Millisecond precision, as stored.
+    let now = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).ok_or("clock")?;
+    let image = SegImageRow {
+        id: "img-1".to_owned(),
+        user_id: ann.id.clone(),
+        project_id: None,
+        object_key: "users/ann/seg/img-1".to_owned(),
+        content_type: "image/png".to_owned(),
+        size_bytes: 10,
+        width: 4,
+        height: 3,
+        created_at: now,
+    };
+    store.insert_seg_image(&image).await.map_err(err)?;
+    ensure!(
+        store.get_seg_image(&ann.id, "img-1").await.map_err(err)? == Some(image.clone()),
+        "image round trip"
+    );
+    ensure!(
+        store
+            .get_seg_image(&bob.id, "img-1")
+            .await
+            .map_err(err)?
+            .is_none(),
+        "foreign image"
+    );
+
+    for (i, id) in ["t1", "t2"].into_iter().enumerate() {
+        let at = now + Duration::seconds(i as i64);
+        let ok = store
+            .insert_seg_task_with_job(
+                &seg_task(&ann.id, id, Some("img-1"), at),
+                seg_job(id, &ann.id, at),
+            )
+            .await
+            .map_err(err)?;
+        ensure!(ok, "task {id} within the balance");
+    }
+    let refused = store
+        .insert_seg_task_with_job(
+            &seg_task(&ann.id, "t3", None, now),
+            seg_job("t3", &ann.id, now),
+        )
+        .await
+        .map_err(err)?;
+    ensure!(!refused, "no overdraft");
+    ensure!(
+        store.credits(&ann.id).await.map_err(err)? == 0,
+        "both credits reserved"
+    );
+    ensure!(
+        store.seg_task_by_id("t3").await.map_err(err)?.is_none()
+            && store.job_for_subject("t3").await.map_err(err)?.is_none(),
+        "a refused task leaves nothing behind"
+    );
+
+    let (page, total) = store
+        .list_seg_tasks(&ann.id, None, Page { page: 1, limit: 1 })
+        .await
+        .map_err(err)?;
+    ensure!(
+        total == 2 && page.len() == 1 && page[0].id == "t2",
+        "newest first: {page:?}"
+    );
+    let (none, total) = store
+        .list_seg_tasks(&ann.id, Some("proj_other"), Page { page: 1, limit: 10 })
+        .await
+        .map_err(err)?;
+    ensure!(none.is_empty() && total == 0, "project filter");
+    ensure!(
+        store
+            .get_seg_task(&bob.id, "t1")
+            .await
+            .map_err(err)?
+            .is_none(),
+        "foreign task"
+    );
+
+    ensure!(store.start_seg_task("t1", now).await.map_err(err)?, "start");
+    ensure!(
+        store.start_seg_task("t1", now).await.map_err(err)?,
+        "restart after a crash"
+    );
+    let outcome = SegOutcome {
+        labels: r#"["cat"]"#,
+        instances: "[{}]",
+        mask_key: "mask.png",
+        inference_time_ms: 12.5,
+        confidence: 0.9,
+        model_version: "sam3-tiny",
+        now: now + Duration::seconds(5),
+    };
+    ensure!(
+        store.finish_seg_task("t1", outcome).await.map_err(err)?,
+        "finish"
+    );
+    ensure!(
+        !store.fail_seg_task("t1", "late", now).await.map_err(err)?,
+        "a done task cannot fail"
+    );
+    ensure!(
+        !store.start_seg_task("t1", now).await.map_err(err)?,
+        "nor start again"
+    );
+    let done = store
+        .get_seg_task(&ann.id, "t1")
+        .await
+        .map_err(err)?
+        .ok_or("t1")?;
+    ensure!(
+        done.status == "done"
+            && done.labels == r#"["cat"]"#
+            && done.mask_key.as_deref() == Some("mask.png")
+            && done.confidence == Some(0.9)
+            && done.updated_at > done.created_at,
+        "done fields: {done:?}"
+    );
+
+    ensure!(
+        store.fail_seg_task("t2", "boom", now).await.map_err(err)?,
+        "fail"
+    );
+    ensure!(
+        !store.fail_seg_task("t2", "boom", now).await.map_err(err)?,
+        "fail once"
+    );
+    ensure!(
+        store.credits(&ann.id).await.map_err(err)? == 1,
+        "exactly one refund"
+    );
+    let failed = store.seg_task_by_id("t2").await.map_err(err)?.ok_or("t2")?;
+    ensure!(
+        failed.status == "error" && failed.error_message.as_deref() == Some("boom"),
+        "error fields: {failed:?}"
+    );
+    ensure!(
+        !store.finish_seg_task("t2", outcome).await.map_err(err)?,
+        "a failed task cannot finish"
+    );
+    ensure!(
+        store.add_credits(&ann.id, -5).await.map_err(err)? == Some(0),
+        "never below zero"
     );
     Ok(())
 }

@@ -17,6 +17,6 @@ pub use sql::{Dialect, SqlStore, redact_url};
 pub use traits::{
     BatchRow, BatchStore, CancelOutcome, ChatSessionRow, ChatStore, DatasetOutcome, DatasetStore,
     JobOutcome, JobStore, NewDataset, NewJob, NewProject, NewWorkflow, Page, ProjectChanges,
-    ProjectStore, RefreshUse, Store, TokenStore, UserStore, WorkflowEnd, WorkflowProgress,
-    WorkflowQuery, WorkflowStore,
+    ProjectStore, RefreshUse, SegImageRow, SegOutcome, SegTaskRow, SegmentationStore, Store,
+    TokenStore, UserStore, WorkflowEnd, WorkflowProgress, WorkflowQuery, WorkflowStore,
 };

@@ -112,6 +112,7 @@ pub trait Store:
     + WorkflowStore
     + ChatStore
     + BatchStore
+    + SegmentationStore
 {
     /// Name of the backend (`sqlite` or `postgres`), for logs and health output.
     fn backend(&self) -> &'static str;
@@ -502,4 +503,128 @@ pub trait BatchStore: Send + Sync {
         results: &str,
         completed_at: Option<DateTime<Utc>>,
     ) -> StoreResult<()>;
+}
+
+/// An uploaded image of the segmentation service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegImageRow {
+    /// UUID.
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// Project (owned by the same user).
+    pub project_id: Option<String>,
+    /// Where the bytes are in object storage.
+    pub object_key: String,
+    /// `image/png`, `image/jpeg` or `image/webp`, from the content.
+    pub content_type: String,
+    /// Size in bytes.
+    pub size_bytes: i64,
+    /// Width in pixels.
+    pub width: i64,
+    /// Height in pixels.
+    pub height: i64,
+    /// Upload time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A segmentation task, which is also its result once done.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegTaskRow {
+    /// UUID (task id and result id).
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// Project (owned by the same user).
+    pub project_id: Option<String>,
+    /// The uploaded image segmented, when it is one of the owner's uploads.
+    pub image_id: Option<String>,
+    /// The URL given at submit (an external URL, or the upload's URL).
+    pub source_image_url: String,
+    /// The text prompt.
+    pub text_prompt: String,
+    /// `pending`, `processing`, `done` or `error`.
+    pub status: String,
+    /// Why it failed, for `error`.
+    pub error_message: Option<String>,
+    /// Credits reserved at submit (refunded on `error`).
+    pub credits: i64,
+    /// JSON array of labels, one per instance.
+    pub labels: String,
+    /// JSON array of instances (score, box, COCO RLE, polygons).
+    pub instances: String,
+    /// Object key of the mask PNG.
+    pub mask_key: Option<String>,
+    /// Model time in milliseconds.
+    pub inference_time_ms: Option<f64>,
+    /// Best instance score.
+    pub confidence: Option<f64>,
+    /// Model that produced the result.
+    pub model_version: Option<String>,
+    /// Submit time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What a finished segmentation produced.
+#[derive(Debug, Clone, Copy)]
+pub struct SegOutcome<'a> {
+    /// JSON array of labels.
+    pub labels: &'a str,
+    /// JSON array of instances.
+    pub instances: &'a str,
+    /// Object key of the mask PNG.
+    pub mask_key: &'a str,
+    /// Model time in milliseconds.
+    pub inference_time_ms: f64,
+    /// Best instance score (0 without instances).
+    pub confidence: f64,
+    /// Model that produced it.
+    pub model_version: &'a str,
+    /// Completion time.
+    pub now: DateTime<Utc>,
+}
+
+/// Segmentation images, tasks and credits, scoped to their owner except for the worker's
+/// updates by id.
+#[async_trait]
+pub trait SegmentationStore: Send + Sync {
+    /// Records an uploaded image.
+    async fn insert_seg_image(&self, image: &SegImageRow) -> StoreResult<()>;
+    /// One image of the owner.
+    async fn get_seg_image(&self, user_id: &str, id: &str) -> StoreResult<Option<SegImageRow>>;
+    /// An image by id, whoever owns it (signed file URLs, workers).
+    async fn seg_image_by_id(&self, id: &str) -> StoreResult<Option<SegImageRow>>;
+    /// Atomically takes `task.credits` from the owner's balance and inserts the task with its
+    /// job. `false` (and nothing written) when the balance is too low.
+    async fn insert_seg_task_with_job(
+        &self,
+        task: &SegTaskRow,
+        job: NewJob<'_>,
+    ) -> StoreResult<bool>;
+    /// One task of the owner.
+    async fn get_seg_task(&self, user_id: &str, id: &str) -> StoreResult<Option<SegTaskRow>>;
+    /// A task by id, whoever owns it (workers, backends).
+    async fn seg_task_by_id(&self, id: &str) -> StoreResult<Option<SegTaskRow>>;
+    /// The owner's tasks, newest first, optionally of one project, and the total count.
+    async fn list_seg_tasks(
+        &self,
+        user_id: &str,
+        project_id: Option<&str>,
+        page: Page,
+    ) -> StoreResult<(Vec<SegTaskRow>, i64)>;
+    /// `pending`/`processing` → `processing`; `false` when the task is already finished.
+    async fn start_seg_task(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// `pending`/`processing` → `done` with the outcome; `false` when already finished.
+    async fn finish_seg_task(&self, id: &str, outcome: SegOutcome<'_>) -> StoreResult<bool>;
+    /// `pending`/`processing` → `error` and refunds the reserved credits, atomically; `false`
+    /// (and no refund) when already finished.
+    async fn fail_seg_task(&self, id: &str, message: &str, now: DateTime<Utc>)
+    -> StoreResult<bool>;
+    /// The user's credit balance.
+    async fn credits(&self, user_id: &str) -> StoreResult<i64>;
+    /// Adds `delta` (may be negative, never below zero) and returns the new balance; `None` for
+    /// an unknown user.
+    async fn add_credits(&self, user_id: &str, delta: i64) -> StoreResult<Option<i64>>;
 }

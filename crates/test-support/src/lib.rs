@@ -262,3 +262,104 @@ pub async fn assert_error(response: Response, status: u16, code: &str) -> Value 
     );
     body
 }
+
+/// The tiny SAM3 checkpoint of the shared fixtures (random weights, real structure).
+pub fn sam3_tiny_dir() -> String {
+    format!(
+        "{}/../../../shared/fixtures/sam3-tiny",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// Test settings for the segmentation service: the tiny SAM3 weights, and every instance kept
+/// (random weights score low).
+pub fn with_sam3(settings: &mut Settings) {
+    settings.segmentation.weights_dir = sam3_tiny_dir();
+    settings.segmentation.score_threshold = 0.0;
+}
+
+/// Asserts the segmentation envelope of an error with `status` and `code`, and returns the
+/// body.
+pub async fn assert_edge_error(response: Response, status: u16, code: &str) -> Value {
+    let actual = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+    assert_eq!(body["success"], false, "{text}");
+    assert!(body["data"].is_null(), "{text}");
+    assert_eq!(body["error"]["code"], code, "{text}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{text}"
+    );
+    assert_meta(&body);
+    body
+}
+
+/// Asserts a successful segmentation envelope with `status` and returns its `data`.
+pub async fn edge_data(response: Response, status: u16) -> Value {
+    let actual = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+    assert_eq!(body["success"], true, "{text}");
+    assert!(body["error"].is_null(), "{text}");
+    assert_meta(&body);
+    body["data"].clone()
+}
+
+fn assert_meta(body: &Value) {
+    let id = body["meta"]["request_id"]
+        .as_str()
+        .expect("meta.request_id");
+    let parsed = uuid::Uuid::parse_str(id).expect("request_id is a UUID");
+    assert_eq!(parsed.get_version_num(), 4, "UUID v4: {id}");
+    let timestamp = body["meta"]["timestamp"].as_str().expect("meta.timestamp");
+    DateTime::parse_from_rfc3339(timestamp).expect("ISO 8601 timestamp");
+}
+
+impl TestApp {
+    /// Uploads `bytes` as `file` to `POST /api/v1/upload`.
+    pub async fn upload_image(&self, token: &str, name: &str, bytes: Vec<u8>) -> Response {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+        );
+        self.authed(reqwest::Method::POST, "/api/v1/upload", token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload")
+    }
+
+    /// Submits `POST /api/v1/segment`.
+    pub async fn segment(&self, token: &str, image_url: &str, prompt: &str) -> Response {
+        self.authed(reqwest::Method::POST, "/api/v1/segment", token)
+            .json(&json!({ "image_url": image_url, "text_prompt": prompt }))
+            .send()
+            .await
+            .expect("segment")
+    }
+
+    /// Waits until the task is `done` or `error` (at most 60 s; polling the database so the
+    /// results rate limit is not spent), then returns `GET /api/v1/tasks/{id}`.
+    pub async fn wait_for_task(&self, token: &str, task_id: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let row = self.app.store.seg_task_by_id(task_id).await.expect("store");
+            let status = row.as_ref().map(|t| t.status.as_str()).unwrap_or_default();
+            if status == "done" || status == "error" {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "task stuck: {row:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        edge_data(
+            self.get(&format!("/api/v1/tasks/{task_id}"), token).await,
+            200,
+        )
+        .await
+    }
+}

@@ -6,6 +6,7 @@ pub mod eval_intent;
 pub mod migrate;
 pub mod openapi;
 pub mod segment;
+pub mod segment_backend;
 pub mod serve;
 pub mod train;
 pub mod user;

@@ -23,6 +23,15 @@ pub enum UserCommand {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Show or change a user's segmentation credits.
+    Credits {
+        /// The user's e-mail.
+        #[arg(long)]
+        email: String,
+        /// Credits to add (negative to take away; the balance never goes below zero).
+        #[arg(long, allow_hyphen_values = true)]
+        add: Option<i64>,
+    },
 }
 
 /// Runs a user command.
@@ -50,6 +59,22 @@ pub async fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()>
             .await
             .map_err(describe)?;
             println!("created {} <{}> on plan {}", user.id, user.email, user.plan);
+        }
+        UserCommand::Credits { email, add } => {
+            let user = app
+                .store
+                .user_by_email(&app::auth::normalize_email(&email))
+                .await?
+                .with_context(|| format!("no user with e-mail {email}"))?;
+            let balance = match add {
+                Some(delta) => app
+                    .store
+                    .add_credits(&user.id, delta)
+                    .await?
+                    .with_context(|| format!("no usage row for {}", user.id))?,
+                None => app.store.credits(&user.id).await?,
+            };
+            println!("{} <{}>: {balance} credits", user.id, user.email);
         }
     }
     Ok(())

@@ -11,11 +11,13 @@ use std::thread::JoinHandle;
 
 use burn::tensor::Device;
 
+use super::config::Sam3Config;
 use super::error::{Result, Sam3Error};
 use super::geometry::BoxPrompt;
 use super::model::{ImageFeatures, Sam3Model, TextOnlyMode};
 use super::postprocess::{Instance, PostProcessOptions, post_process, scores};
 use super::tokenizer::ClipTokenizer;
+use super::weights::{WeightStore, WeightSummary};
 
 /// An RGB8 image, row-major `height × width × 3`.
 #[derive(Debug, Clone)]
@@ -116,6 +118,7 @@ type Reply = mpsc::Sender<Result<SegmentResponse>>;
 pub struct Sam3Engine {
     tx: Option<mpsc::Sender<(SegmentRequest, Reply)>>,
     handle: Option<JoinHandle<()>>,
+    weights: Option<WeightSummary>,
 }
 
 /// Finds `tokenizer.json` in a weights directory (`tokenizer.json` or `tokenizer/tokenizer.json`).
@@ -192,7 +195,11 @@ impl Worker {
 impl Sam3Engine {
     /// Loads `config.json`, the checkpoint and `tokenizer.json` from `dir` and starts the thread.
     pub fn load(dir: &Path, device: &Device, options: EngineOptions) -> Result<Self> {
-        let model = Sam3Model::load_dir(dir, device)?;
+        let config = Sam3Config::from_file(&dir.join("config.json"))?;
+        let store = WeightStore::open_dir(dir)?;
+        let summary = store.summary();
+        let model = Sam3Model::from_store(config, &store, device)?;
+        drop(store);
         let t = &model.config().text_config;
         let tokenizer = ClipTokenizer::from_file(
             &tokenizer_path(dir)?,
@@ -200,7 +207,9 @@ impl Sam3Engine {
             t.eos_token_id,
             t.pad_token_id,
         )?;
-        Ok(Self::spawn(model, tokenizer, options))
+        let mut engine = Self::spawn(model, tokenizer, options);
+        engine.weights = Some(summary);
+        Ok(engine)
     }
 
     /// Starts the engine thread with an already loaded model.
@@ -224,7 +233,14 @@ impl Sam3Engine {
         Self {
             tx: Some(tx),
             handle,
+            weights: None,
         }
+    }
+
+    /// Parameter count, size and dtype of the checkpoint the engine was loaded from (`None`
+    /// when spawned from an already built model).
+    pub fn weights(&self) -> Option<WeightSummary> {
+        self.weights
     }
 
     /// Runs a request on the engine thread and waits for the result.
@@ -308,6 +324,9 @@ mod tests {
             let m = &r.instances[0].mask;
             assert_eq!((m.width, m.height), (50, 40));
         }
+        let weights = engine.weights().unwrap();
+        assert!(weights.parameters > 0 && weights.bytes >= 4 * weights.parameters);
+        assert_eq!(weights.dtype, "float32");
         let second = engine.segment(req).unwrap();
         assert!(second.cache_hit);
         assert_eq!(first.results[0].all_scores, second.results[0].all_scores);

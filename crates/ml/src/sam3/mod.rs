@@ -34,4 +34,4 @@ pub use geometry::BoxPrompt;
 pub use model::{ImageFeatures, Sam3Model, Sam3Output, TextOnlyMode};
 pub use postprocess::{BinaryMask, CocoRle, Instance, PostProcessOptions, post_process};
 pub use tokenizer::ClipTokenizer;
-pub use weights::WeightStore;
+pub use weights::{WeightStore, WeightSummary};

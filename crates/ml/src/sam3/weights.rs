@@ -70,6 +70,17 @@ enum Source {
     Disk(std::fs::File),
 }
 
+/// Size figures of a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WeightSummary {
+    /// Elements of all floating-point tensors.
+    pub parameters: u64,
+    /// Stored bytes of all tensors.
+    pub bytes: u64,
+    /// The dtype holding most parameters.
+    pub dtype: &'static str,
+}
+
 /// One or more safetensors files, indexed by tensor name (prefix-insensitive).
 #[derive(Debug)]
 pub struct WeightStore {
@@ -294,6 +305,30 @@ impl WeightStore {
     /// Whether the checkpoint holds `name` (with or without the detector prefix).
     pub fn contains(&self, name: &str) -> bool {
         self.entry(name).is_some()
+    }
+
+    /// Parameters (elements of floating-point tensors), stored bytes of all tensors, and the
+    /// dtype holding most parameters (`float32`, `float16` or `bfloat16`).
+    pub fn summary(&self) -> WeightSummary {
+        let mut by_dtype = [0u64; 3];
+        let mut bytes = 0u64;
+        for e in self.entries.values() {
+            bytes += (e.end - e.start) as u64;
+            let elements: u64 = e.shape.iter().map(|&d| d as u64).product();
+            match e.dtype {
+                StoredDtype::F32 => by_dtype[0] += elements,
+                StoredDtype::F16 => by_dtype[1] += elements,
+                StoredDtype::Bf16 => by_dtype[2] += elements,
+                _ => {}
+            }
+        }
+        let names = ["float32", "float16", "bfloat16"];
+        let dominant = (0..3).max_by_key(|&i| by_dtype[i]).unwrap_or(0);
+        WeightSummary {
+            parameters: by_dtype.iter().sum(),
+            bytes,
+            dtype: names[dominant],
+        }
     }
 
     /// Number of tensors in the checkpoint.

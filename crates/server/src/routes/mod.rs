@@ -8,6 +8,7 @@ pub mod inference;
 pub mod internal;
 pub mod models;
 pub mod projects;
+pub mod segmentation;
 pub mod users;
 pub mod workflows;
 pub mod ws;

@@ -10,5 +10,7 @@ mod inference;
 mod operations;
 mod projects;
 mod rate_limits;
+mod segmentation;
+mod segmentation_backend;
 mod users;
 mod workflows;

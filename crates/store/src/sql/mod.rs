@@ -9,6 +9,7 @@ mod chat;
 mod datasets;
 mod jobs;
 mod projects;
+mod segmentation;
 mod tokens;
 mod users;
 mod workflows;

@@ -38,8 +38,9 @@ impl UserStore for SqlStore {
         .bind(to_millis(user.created_at))
         .execute(&mut *tx)
         .await?;
-        sqlx::query("INSERT INTO usage (user_id) VALUES ($1)")
+        sqlx::query("INSERT INTO usage (user_id, credits) VALUES ($1, $2)")
             .bind(&user.id)
+            .bind(i64::from(user.plan.limits().segmentation_credits))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

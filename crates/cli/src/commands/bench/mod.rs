@@ -6,6 +6,7 @@ mod ingest;
 mod models;
 mod reference;
 mod sam3;
+mod segment;
 mod workflows;
 
 use app::Settings;
@@ -25,6 +26,9 @@ pub enum BenchCommand {
     Datasets(ingest::IngestBenchArgs),
     /// One full-size SAM3 forward (and a second prompt) beside PyTorch.
     Sam3(sam3::Sam3BenchArgs),
+    /// Many concurrent segment requests through the API, worker and SAM3 engine: all done,
+    /// credits exact, submit → done latency.
+    Segment(segment::SegmentBenchArgs),
     /// 100 small workflows from 10 users at once across 2 workers: none lost or duplicated,
     /// fairness between users.
     Workflows(workflows::WorkflowBenchArgs),
@@ -49,6 +53,7 @@ pub async fn run(settings: Settings, command: BenchCommand) -> anyhow::Result<()
         BenchCommand::Sam3(args) => blocking(move || sam3::run(&args)).await,
         BenchCommand::Workflows(args) => workflows::run(args).await,
         BenchCommand::Inference(args) => inference::run(args).await,
+        BenchCommand::Segment(args) => segment::run(settings, args).await,
     }
 }
 
