@@ -27,6 +27,7 @@ async fn profile_shows_plan_usage_and_limits() {
     insta::assert_json_snapshot!(redacted, @r#"
     {
       "created_at": "[created_at]",
+      "credits": 2000,
       "email": "[email]",
       "name": "Op",
       "plan": "pro",
