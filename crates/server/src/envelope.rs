@@ -340,3 +340,91 @@ pub fn is_edge_path(path: &str) -> bool {
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_app_error_has_its_spec_code_and_5xx_causes_stay_private() {
+        let cases = [
+            (
+                AppError::invalid_field("text_prompt", "empty"),
+                400,
+                "INVALID_REQUEST",
+            ),
+            (
+                AppError::Validation(vec![app::FieldError::new("image_url", "missing")]),
+                400,
+                "INVALID_REQUEST",
+            ),
+            (AppError::unauthorized("expired"), 401, "AUTH_INVALID"),
+            (AppError::Forbidden("no".into()), 403, "FORBIDDEN"),
+            (AppError::not_found("task", "t"), 404, "NOT_FOUND"),
+            (
+                AppError::PayloadTooLarge { limit_bytes: 10 },
+                413,
+                "FILE_TOO_LARGE",
+            ),
+            (
+                AppError::InsufficientCredits {
+                    required: 1,
+                    balance: 0,
+                },
+                402,
+                "INSUFFICIENT_CREDITS",
+            ),
+            (
+                AppError::RateLimited {
+                    limit: 5,
+                    reset_at: chrono::Utc::now(),
+                },
+                429,
+                "RATE_LIMITED",
+            ),
+            (
+                AppError::ModelNotLoaded("none".into()),
+                503,
+                "MODEL_NOT_LOADED",
+            ),
+            (
+                AppError::InferenceFailed("NaN in layer 3".into()),
+                500,
+                "INFERENCE_FAILED",
+            ),
+            (
+                AppError::Internal("disk /var full".into()),
+                500,
+                "INTERNAL_ERROR",
+            ),
+        ];
+        for (error, status, code) in cases {
+            let (s, c, message) = classify(error);
+            assert_eq!((s.as_u16(), c), (status, code));
+            assert!(
+                !message.contains("NaN") && !message.contains("/var"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn edge_paths() {
+        for path in [
+            "/api/v1/upload",
+            "/api/v1/tasks/x",
+            "/api/v1/results",
+            "/api/v1/files/images/a",
+        ] {
+            assert!(is_edge_path(path), "{path}");
+        }
+        for path in [
+            "/api/v1/uploads",
+            "/api/v1/datasets/upload",
+            "/api/v1/resultsx",
+            "/upload",
+        ] {
+            assert!(!is_edge_path(path), "{path}");
+        }
+    }
+}
