@@ -189,8 +189,18 @@ pub fn router(app: App) -> Result<Router, prometheus::Error> {
         .with_state(state))
 }
 
-async fn no_route(request: Request) -> ApiError {
-    ApiError::no_route(request.uri().path())
+async fn no_route(request: Request) -> Response {
+    let path = request.uri().path();
+    if envelope::is_edge_path(path) {
+        envelope::EdgeError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("No route for {path}"),
+        )
+        .into_response()
+    } else {
+        ApiError::no_route(path).into_response()
+    }
 }
 
 async fn method_not_allowed(request: Request) -> ApiError {
