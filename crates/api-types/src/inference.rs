@@ -22,12 +22,16 @@ pub struct PredictionView {
     pub confidence: f64,
     /// Class index.
     pub class_id: usize,
+    /// Detection models only: the object's box as `[x, y, width, height]` in pixels of the
+    /// image as sent (absent for classification).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bbox: Option<[f64; 4]>,
 }
 
 /// `POST /inference/{workflow_id}/predict` response.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 pub struct PredictResponse {
-    /// Most confident first.
+    /// Most confident first: the top classes of a classifier, or the objects a detector found.
     pub predictions: Vec<PredictionView>,
     /// Decode + forward time in the engine, milliseconds.
     pub inference_time_ms: f64,

@@ -2,7 +2,7 @@
 //! results accumulate per image (predictions or an error) and survive worker restarts.
 
 use crate::auth::Principal;
-use crate::inference::{TOP_K, checked_image, views};
+use crate::inference::checked_image;
 use crate::jobs::{JobControl, JobHandler};
 use crate::{App, AppError, AppResult, FieldError, Validator};
 use api_types::inference::{BatchAccepted, BatchRequest, BatchStatusView, PredictRequest};
@@ -11,7 +11,6 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{Duration, Utc};
 use domain::{IdKind, Job, WorkflowStatus};
-use ml::infer::ImageInput;
 use objects::keys;
 use serde_json::{Value, json};
 use store::{BatchRow, NewJob};
@@ -185,14 +184,11 @@ async fn run_batch(app: &App, job: &Job, control: &JobControl) -> AppResult<()> 
             None => json!({ "index": index }),
         };
         let answer = match checked_image(app, image).await {
-            Ok(bytes) => engine
-                .predict(vec![ImageInput::Encoded(bytes)], TOP_K)
-                .await
-                .map_err(|e| e.to_string()),
+            Ok(bytes) => engine.predict(bytes).await.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         match answer {
-            Ok(mut lists) => entry["predictions"] = json!(views(lists.pop().unwrap_or_default())),
+            Ok(predictions) => entry["predictions"] = json!(predictions),
             Err(error) => entry["error"] = json!(error),
         }
         results.push(entry);

@@ -16,15 +16,14 @@ pub struct CatalogueModel {
     pub architecture: Architecture,
 }
 
-/// Task types the platform knows about (some may have no trainable model yet).
+/// Task types the platform knows about (segmentation is served by the SAM3 service, not
+/// trained).
 pub const TASK_TYPES: [&str; 3] = ["classification", "detection", "segmentation"];
 
-/// Every trainable model. Only architectures the training job can run end to end are
-/// listed (detection joins once the job trains detectors).
+/// Every trainable model: each architecture the training job runs end to end.
 pub fn models() -> Vec<CatalogueModel> {
     Architecture::ALL
         .into_iter()
-        .filter(|a| a.task() == TaskType::Classification)
         .map(|architecture| CatalogueModel {
             id: architecture.name(),
             task_type: task_name(architecture.task()),
@@ -64,6 +63,7 @@ struct Card {
 }
 
 fn card(architecture: Architecture) -> Card {
+    const ULTRALYTICS: &[&str] = &["Ultralytics COCO weights converted to safetensors"];
     const TORCHVISION: &[&str] = &[
         "torchvision ImageNet weights (safetensors)",
         "timm weights (safetensors)",
@@ -93,17 +93,25 @@ fn card(architecture: Architecture) -> Card {
             pretrained: TORCHVISION,
             documentation: "https://pytorch.org/vision/stable/models/resnet.html",
         },
-        _ => Card {
-            name: architecture.name(),
-            description: "Object detector",
-            pretrained: &["Ultralytics weights converted to safetensors"],
+        Architecture::Yolov8n => Card {
+            name: "YOLOv8 Nano",
+            description: "Anchor-free one-stage object detector (CSPDarknet, PAN, decoupled DFL \
+                          head), Ultralytics layout: the fastest detector",
+            pretrained: ULTRALYTICS,
+            documentation: "https://docs.ultralytics.com/models/yolov8/",
+        },
+        Architecture::Yolov8s => Card {
+            name: "YOLOv8 Small",
+            description: "Anchor-free one-stage object detector, Ultralytics layout: wider than \
+                          the nano model, more accurate",
+            pretrained: ULTRALYTICS,
             documentation: "https://docs.ultralytics.com/models/yolov8/",
         },
     }
 }
 
-/// Parameters of each catalogue model as instantiated (1000-class head for classifiers),
-/// counted once per process.
+/// Parameters of each catalogue model as instantiated (1000-class head for classifiers, the
+/// 80 COCO classes for detectors), counted once per process.
 fn parameter_counts() -> &'static std::collections::HashMap<&'static str, usize> {
     static COUNTS: std::sync::OnceLock<std::collections::HashMap<&'static str, usize>> =
         std::sync::OnceLock::new();
@@ -114,9 +122,15 @@ fn parameter_counts() -> &'static std::collections::HashMap<&'static str, usize>
         models()
             .into_iter()
             .filter_map(|m| {
-                ml::Classifier::new(m.architecture, 1000, &device)
-                    .ok()
-                    .map(|model| (m.id, model.num_trainable_params()))
+                let count = match m.architecture.task() {
+                    TaskType::Detection => ml::detect::YoloSize::of(m.architecture)
+                        .ok()
+                        .map(|size| ml::detect::YoloV8::new(size, 80, &device).num_params()),
+                    _ => ml::Classifier::new(m.architecture, 1000, &device)
+                        .ok()
+                        .map(|model| model.num_trainable_params()),
+                };
+                count.map(|n| (m.id, n))
             })
             .collect()
     })
@@ -227,5 +241,6 @@ mod tests {
             Some("classification")
         );
         assert!(find("resnet999").is_none());
+        assert_eq!(find("YOLOv8-n").map(|m| m.task_type), Some("detection"));
     }
 }

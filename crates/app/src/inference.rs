@@ -1,12 +1,14 @@
-//! Serving trained models: images by URL or base64 → top classes, on engines kept loaded in a
-//! least-recently-used cache under a memory budget. Each engine owns its model on a dedicated
-//! thread and batches concurrent requests (see `ml::infer`).
+//! Serving trained models: images by URL or base64 → top classes (classifiers) or boxes
+//! (detectors), on engines kept loaded in a least-recently-used cache under a memory budget.
+//! Each engine owns its model on a dedicated thread and batches concurrent requests (see
+//! `ml::infer`).
 
 use crate::auth::Principal;
 use crate::{App, AppError, AppResult};
 use api_types::inference::{PredictRequest, PredictResponse, PredictionView};
 use base64::Engine as _;
 use domain::{Workflow, WorkflowStatus};
+use ml::detect::{DetectorEngine, NmsOptions};
 use ml::infer::{EngineOptions, ImageInput, InferenceEngine};
 use objects::keys;
 use serde_json::json;
@@ -16,12 +18,61 @@ use std::time::Instant;
 use tokio::sync::Mutex;
 
 /// Classes returned per image at most.
-pub(crate) const TOP_K: usize = 5;
+const TOP_K: usize = 5;
+
+/// A loaded model of either task, ready to answer.
+#[derive(Clone)]
+pub(crate) enum ServedModel {
+    /// A classifier: the top classes of each image.
+    Classifier(Arc<InferenceEngine>),
+    /// A detector: the objects of each image with their boxes, after NMS with these options.
+    Detector(Arc<DetectorEngine>, NmsOptions),
+}
+
+impl ServedModel {
+    /// The answer for one encoded image, most confident first.
+    pub(crate) async fn predict(&self, image: Vec<u8>) -> Result<Vec<PredictionView>, ml::MlError> {
+        let images = vec![ImageInput::Encoded(image)];
+        Ok(match self {
+            Self::Classifier(engine) => {
+                let mut answers = engine.predict(images, TOP_K).await?;
+                answers
+                    .pop()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|p| PredictionView {
+                        class: p.class_name,
+                        confidence: f64::from(p.probability),
+                        class_id: p.class_index,
+                        bbox: None,
+                    })
+                    .collect()
+            }
+            Self::Detector(engine, nms) => {
+                let mut answers = engine.predict(images, *nms).await?;
+                answers
+                    .pop()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|d| PredictionView {
+                        class: d.class,
+                        confidence: f64::from(d.confidence),
+                        class_id: d.class_id,
+                        bbox: Some(
+                            d.bbox_xywh_pixels
+                                .map(|v| (f64::from(v) * 100.0).round() / 100.0),
+                        ),
+                    })
+                    .collect()
+            }
+        })
+    }
+}
 
 struct Loaded {
     /// `wf_…_epoch_N`.
     version: String,
-    engine: Arc<InferenceEngine>,
+    engine: ServedModel,
     bytes: u64,
     last_used: Instant,
 }
@@ -44,7 +95,7 @@ impl ModelCache {
         &self,
         app: &App,
         workflow: &Workflow,
-    ) -> AppResult<(Arc<InferenceEngine>, String)> {
+    ) -> AppResult<(ServedModel, String)> {
         let mut loaded = self.loaded.lock().await;
         if let Some((_, entry)) = loaded.iter_mut().find(|(id, _)| *id == workflow.id) {
             entry.last_used = Instant::now();
@@ -83,7 +134,7 @@ impl ModelCache {
 }
 
 /// Copies the stored model to the local scratch directory and starts an engine on it.
-async fn load(app: &App, workflow: &Workflow) -> AppResult<(Arc<InferenceEngine>, u64)> {
+async fn load(app: &App, workflow: &Workflow) -> AppResult<(ServedModel, u64)> {
     let prefix = format!(
         "{}model/",
         keys::workflow_prefix(&workflow.user_id, &workflow.id)
@@ -112,12 +163,26 @@ async fn load(app: &App, workflow: &Workflow) -> AppResult<(Arc<InferenceEngine>
         device,
         ..EngineOptions::default()
     };
-    let engine = tokio::task::spawn_blocking(move || InferenceEngine::load(&dir, options))
-        .await
-        .map_err(AppError::internal)?
-        .map_err(AppError::internal)?;
+    let settings = &app.settings.inference;
+    let nms = NmsOptions {
+        score_threshold: settings.detection_score_threshold,
+        iou_threshold: settings.detection_iou_threshold,
+        max_detections: settings.detection_max_objects,
+        ..NmsOptions::default()
+    };
+    let engine = tokio::task::spawn_blocking(move || {
+        let config = ml::artefact::read_config(&dir)?;
+        if config.task == ml::artefact::TASK_DETECTION {
+            DetectorEngine::load(&dir, options).map(|e| ServedModel::Detector(Arc::new(e), nms))
+        } else {
+            InferenceEngine::load(&dir, options).map(|e| ServedModel::Classifier(Arc::new(e)))
+        }
+    })
+    .await
+    .map_err(AppError::internal)?
+    .map_err(AppError::internal)?;
     tracing::info!(workflow_id = %workflow.id, bytes, "model loaded");
-    Ok((Arc::new(engine), bytes))
+    Ok((engine, bytes))
 }
 
 /// The image bytes of a request: downloaded or base64-decoded, size-checked.
@@ -205,18 +270,6 @@ pub(crate) async fn checked_image(app: &App, request: &PredictRequest) -> AppRes
     Ok(bytes)
 }
 
-/// Engine answers as the API shows them.
-pub(crate) fn views(predictions: Vec<ml::infer::Prediction>) -> Vec<PredictionView> {
-    predictions
-        .into_iter()
-        .map(|p| PredictionView {
-            class: p.class_name,
-            confidence: f64::from(p.probability),
-            class_id: p.class_index,
-        })
-        .collect()
-}
-
 /// `POST /inference/{workflow_id}/predict`.
 pub async fn predict(
     app: &App,
@@ -228,16 +281,13 @@ pub async fn predict(
     let bytes = checked_image(app, &request).await?;
     let (engine, version) = app.models.engine(app, &workflow).await?;
     let started = Instant::now();
-    let answers = engine
-        .predict(vec![ImageInput::Encoded(bytes)], TOP_K)
-        .await
-        .map_err(|e| match e {
-            ml::MlError::Image { message, .. } => AppError::invalid_field("image", message),
-            other => AppError::internal(other),
-        })?;
+    let predictions = engine.predict(bytes).await.map_err(|e| match e {
+        ml::MlError::Image { message, .. } => AppError::invalid_field("image", message),
+        other => AppError::internal(other),
+    })?;
     let elapsed = started.elapsed().as_secs_f64() * 1000.0;
     Ok(PredictResponse {
-        predictions: views(answers.into_iter().next().unwrap_or_default()),
+        predictions,
         inference_time_ms: (elapsed * 100.0).round() / 100.0,
         model_version: version,
     })

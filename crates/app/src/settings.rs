@@ -186,6 +186,13 @@ pub struct InferenceSettings {
     pub max_redirects: usize,
     /// Allow `image_url`s on private, loopback and link-local addresses.
     pub allow_private_urls: bool,
+    /// Detection models: lowest class probability of a reported object.
+    pub detection_score_threshold: f32,
+    /// Detection models: a box overlapping a more confident box of its class by more than this
+    /// IoU is suppressed.
+    pub detection_iou_threshold: f32,
+    /// Detection models: most objects reported per image.
+    pub detection_max_objects: usize,
 }
 
 /// Dataset upload and unpacking limits.

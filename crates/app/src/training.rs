@@ -346,23 +346,59 @@ async fn watch_for_cancel(
     }
 }
 
-/// Metric values of an epoch, as stored and shown.
+/// Metric values of an epoch, as stored and shown: a classifier's accuracies, or a detector's
+/// loss parts and mAPs.
 fn epoch_values(m: &ml::train::EpochMetrics) -> Value {
-    let mut values = json!({
-        "loss": m.loss,
-        "accuracy": m.accuracy,
-        "learning_rate": m.lr,
-    });
+    let mut values = json!({ "loss": m.loss, "learning_rate": m.lr });
     for (name, value) in [
+        ("accuracy", Some(m.accuracy).filter(|a| a.is_finite())),
         ("val_loss", m.val_loss),
         ("val_accuracy", m.val_accuracy),
         ("val_top5_accuracy", m.val_top5),
+        ("box_loss", m.box_loss),
+        ("cls_loss", m.cls_loss),
+        ("dfl_loss", m.dfl_loss),
+        ("val_map50", m.val_map50),
+        ("val_map50_95", m.val_map50_95),
     ] {
         if let Some(v) = value {
             values[name] = json!(v);
         }
     }
     values
+}
+
+/// The metrics of a training step (a detector has no accuracy).
+fn step_values(loss: f64, accuracy: f64) -> Value {
+    let mut values = json!({ "loss": loss });
+    if accuracy.is_finite() {
+        values["accuracy"] = json!(accuracy);
+    }
+    values
+}
+
+/// The log line of a finished epoch.
+fn epoch_line(m: &ml::train::EpochMetrics, epochs: usize, images_per_sec: f64) -> String {
+    let mut line = format!("Epoch {}/{epochs} - Loss: {:.4}", m.epoch, m.loss);
+    if let (Some(b), Some(c), Some(d)) = (m.box_loss, m.cls_loss, m.dfl_loss) {
+        line.push_str(&format!(" (box {b:.4}, cls {c:.4}, dfl {d:.4})"));
+    }
+    if m.accuracy.is_finite() {
+        line.push_str(&format!(" - Accuracy: {:.4}", m.accuracy));
+    }
+    if let Some(vl) = m.val_loss {
+        line.push_str(&format!(" - Val loss: {vl:.4}"));
+    }
+    if let Some(va) = m.val_accuracy {
+        line.push_str(&format!(" - Val accuracy: {va:.4}"));
+    }
+    if let (Some(m50), Some(m5095)) = (m.val_map50, m.val_map50_95) {
+        line.push_str(&format!(
+            " - Val mAP50: {m50:.4} - Val mAP50-95: {m5095:.4}"
+        ));
+    }
+    line.push_str(&format!(" - {images_per_sec:.1} img/s"));
+    line
 }
 
 /// Turns engine events into database rows, log lines, stored checkpoints and live messages.
@@ -501,7 +537,7 @@ impl Reporter {
                     return;
                 }
                 self.last_report = Some(Instant::now());
-                let step_metrics = json!({ "loss": loss, "accuracy": accuracy });
+                let step_metrics = step_values(loss, accuracy);
                 if self.latest.get("val_loss").is_none() {
                     self.latest = step_metrics.clone();
                 }
@@ -554,15 +590,8 @@ impl Reporter {
                     }
                 }
                 self.progress(step, eta_secs).await;
-                let mut line = format!(
-                    "Epoch {}/{epochs} - Loss: {:.4} - Accuracy: {:.4}",
-                    metrics.epoch, metrics.loss, metrics.accuracy
-                );
-                if let (Some(vl), Some(va)) = (metrics.val_loss, metrics.val_accuracy) {
-                    line.push_str(&format!(" - Val loss: {vl:.4} - Val accuracy: {va:.4}"));
-                }
-                line.push_str(&format!(" - {images_per_sec:.1} img/s"));
-                self.log("INFO", line).await;
+                self.log("INFO", epoch_line(&metrics, epochs, images_per_sec))
+                    .await;
                 let data = json!({
                     "epoch": metrics.epoch,
                     "step": step,

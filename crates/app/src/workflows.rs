@@ -340,8 +340,14 @@ fn check_dataset(check: &mut Validator, model: CatalogueModel, manifest: &Manife
             ),
         )
     });
-    check.check(manifest.classes.len() >= 2, || {
-        FieldError::new("config.dataset_id", "The dataset needs at least 2 classes")
+    // A detector may look for a single kind of object; a classifier needs something to tell
+    // apart.
+    let least = if wanted == TaskType::Detection { 1 } else { 2 };
+    check.check(manifest.classes.len() >= least, || {
+        FieldError::new(
+            "config.dataset_id",
+            format!("The dataset needs at least {least} classes"),
+        )
     });
     check.check(manifest.split(Split::Train).next().is_some(), || {
         FieldError::new("config.dataset_id", "The dataset has no training images")

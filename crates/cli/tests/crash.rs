@@ -89,11 +89,8 @@ async fn killed_worker_is_resumed_from_its_checkpoint_by_another() {
     let job = app.app.store.job_for_subject(&id).await.unwrap().unwrap();
     assert_eq!(job.attempts, 2, "claimed once by each worker: {job:?}");
     let logs: Value = app
-        .get(&format!("/api/v1/workflows/{id}/logs?tail=1000"), token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/workflows/{id}/logs?tail=1000"), token)
+        .await;
     let messages: Vec<&str> = logs["logs"]
         .as_array()
         .unwrap()
@@ -118,11 +115,8 @@ async fn killed_worker_is_resumed_from_its_checkpoint_by_another() {
         .count();
     assert_eq!(starts, 1, "trained from scratch only once: {messages:?}");
     let history: Value = app
-        .get(&format!("/api/v1/workflows/{id}/metrics"), token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/workflows/{id}/metrics"), token)
+        .await;
     let epochs_seen: Vec<i64> = history["metrics"]
         .as_array()
         .unwrap()

@@ -130,6 +130,60 @@ pub fn shapes_zip(train_per_class: usize, val_per_class: usize, size: u32, seed:
     zip_of(&borrowed)
 }
 
+/// A YOLO zip (`data.yaml`, `images/{train,val}/…png`, `labels/{train,val}/…txt`) of the
+/// generated detection set: one to three shapes (circle, square, triangle, cross) per image on
+/// noise, each with its true box.
+pub fn shapes_yolo_zip(train: usize, val: usize, size: u32, seed: u64) -> Vec<u8> {
+    use ml::data::synthetic::{SHAPE_CLASSES, detection_shapes};
+    let mut entries = vec![(
+        "shapes/data.yaml".to_owned(),
+        format!(
+            "path: .\ntrain: images/train\nval: images/val\nnames: [{}]\n",
+            SHAPE_CLASSES.join(", ")
+        )
+        .into_bytes(),
+    )];
+    for (split, count, split_seed) in [("train", train, seed), ("val", val, seed + 1)] {
+        for (n, (image, boxes)) in detection_shapes(count, size, split_seed)
+            .into_iter()
+            .enumerate()
+        {
+            let mut bytes = Cursor::new(Vec::new());
+            image
+                .write_to(&mut bytes, image::ImageFormat::Png)
+                .expect("png");
+            entries.push((
+                format!("shapes/images/{split}/{n:05}.png"),
+                bytes.into_inner(),
+            ));
+            let side = f64::from(size);
+            let labels: String = boxes
+                .iter()
+                .map(|b| {
+                    let [x, y, w, h] = b.bbox;
+                    format!(
+                        "{} {:.6} {:.6} {:.6} {:.6}\n",
+                        b.class_id,
+                        (x + w / 2.0) / side,
+                        (y + h / 2.0) / side,
+                        w / side,
+                        h / side
+                    )
+                })
+                .collect();
+            entries.push((
+                format!("shapes/labels/{split}/{n:05}.txt"),
+                labels.into_bytes(),
+            ));
+        }
+    }
+    let borrowed: Vec<(&str, Vec<u8>)> = entries
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.clone()))
+        .collect();
+    zip_of(&borrowed)
+}
+
 impl TestApp {
     /// Uploads `bytes` as an auto-detected dataset and waits until it is ready; its id.
     pub async fn ready_dataset(&self, token: &str, bytes: Vec<u8>, name: &str) -> String {

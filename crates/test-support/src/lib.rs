@@ -124,6 +124,17 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     }
 }
 
+/// Sends `request`; its JSON body, whatever the status.
+pub async fn json_of(request: RequestBuilder) -> Value {
+    request
+        .send()
+        .await
+        .expect("request sent")
+        .json()
+        .await
+        .expect("JSON body")
+}
+
 impl TestApp {
     /// Absolute URL of `path`.
     pub fn url(&self, path: &str) -> String {
@@ -143,6 +154,25 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+
+    /// `GET path` with a bearer token; the JSON body, whatever the status.
+    pub async fn get_json(&self, path: &str, token: &str) -> Value {
+        self.get(path, token).await.json().await.expect("JSON body")
+    }
+
+    /// Polls `GET /inference/{workflow_id}/batch/{job_id}` until the batch is no longer
+    /// `processing` (at most 30 s); its last body.
+    pub async fn wait_for_batch(&self, token: &str, workflow_id: &str, job_id: &str) -> Value {
+        let path = format!("/api/v1/inference/{workflow_id}/batch/{job_id}");
+        for _ in 0..60 {
+            let status = self.get_json(&path, token).await;
+            if status["status"] != "processing" {
+                return status;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        panic!("batch {job_id} still processing after 30 s");
     }
 
     /// `POST path` with a JSON body and no token.

@@ -1,4 +1,5 @@
-//! `vision train`: train a classifier locally from an ImageFolder directory or a dataset archive.
+//! `vision train`: train a classifier or a detector locally from an ImageFolder directory or a
+//! dataset archive.
 
 use anyhow::Context;
 use ml::train::{CancelToken, TrainConfig, TrainRequest, TrainingEvent};
@@ -13,7 +14,8 @@ pub struct TrainArgs {
     /// dataset archive (.zip, .tar, .tar.gz in any format `POST /datasets/upload` accepts).
     #[arg(long)]
     dataset: PathBuf,
-    /// Model: small_cnn, resnet18, resnet34, resnet50.
+    /// Model: small_cnn, resnet18, resnet34, resnet50 (classification), yolov8n, yolov8s
+    /// (detection: the dataset must have boxes).
     #[arg(long, default_value = "small_cnn")]
     model: String,
     /// Passes over the training images.
@@ -128,8 +130,20 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     };
     let summary = ml::train::train(&request, &cancel, &mut progress)?;
     let last = summary.history.last();
+    let quality = match last {
+        Some(m) if m.val_map50.is_some() => format!(
+            "val_map50 {:.4}, val_map50_95 {:.4}",
+            m.val_map50.unwrap_or_default(),
+            m.val_map50_95.unwrap_or_default()
+        ),
+        _ => format!(
+            "val_accuracy {}",
+            last.and_then(|m| m.val_accuracy)
+                .map_or("-".to_owned(), |a| format!("{a:.4}"))
+        ),
+    };
     println!(
-        "done in {:.1} s: {} epochs{}, val_accuracy {}, model in {}",
+        "done in {:.1} s: {} epochs{}, {quality}, model in {}",
         summary.elapsed_secs,
         summary.epochs_completed,
         if summary.stopped_early {
@@ -137,8 +151,6 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         } else {
             ""
         },
-        last.and_then(|m| m.val_accuracy)
-            .map_or("-".to_owned(), |a| format!("{:.4}", a)),
         args.out.display()
     );
     Ok(())

@@ -87,21 +87,15 @@ async fn korean_dialogue_ends_in_a_started_workflow() {
         .as_str()
         .unwrap_or_else(|| panic!("workflow started: {started}"));
     let workflow: Value = app
-        .get(&format!("/api/v1/workflows/{workflow_id}"), token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/workflows/{workflow_id}"), token)
+        .await;
     assert_eq!(workflow["model"], "resnet50");
     assert_eq!(workflow["dataset_id"], dataset.as_str());
     assert_eq!(workflow["status"], "pending");
 
     let history: Value = app
-        .get(&format!("/api/v1/chat/sessions/{session}"), token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/chat/sessions/{session}"), token)
+        .await;
     assert_eq!(
         history["messages"].as_array().unwrap().len(),
         6,

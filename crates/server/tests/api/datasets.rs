@@ -59,11 +59,8 @@ async fn imagefolder_upload_becomes_ready_with_statistics() {
     );
 
     let list: Value = app
-        .get("/api/v1/datasets?page=1&limit=20", &user.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/datasets?page=1&limit=20", &user.access_token)
+        .await;
     assert_eq!(list["total"], 1);
     assert_eq!(list["page"], 1);
     assert_eq!(list["limit"], 20);
@@ -200,12 +197,7 @@ async fn other_users_datasets_are_404() {
         .await
         .unwrap();
     assert_error(delete, 404, "NOT_FOUND").await;
-    let list: Value = app
-        .get("/api/v1/datasets", &other.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/api/v1/datasets", &other.access_token).await;
     assert_eq!(list["total"], 0);
 }
 

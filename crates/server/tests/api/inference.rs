@@ -196,14 +196,7 @@ async fn predicts_from_base64_and_url_with_the_trained_model() {
     assert!(accepted["estimated_completion_time"].is_string());
     let job = accepted["job_id"].as_str().unwrap();
     let path = format!("/api/v1/inference/{id}/batch/{job}");
-    let mut status = Value::Null;
-    for _ in 0..60 {
-        status = app.get(&path, token).await.json().await.unwrap();
-        if status["status"] != "processing" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let status = app.wait_for_batch(token, &id, job).await;
     assert_eq!(status["status"], "completed", "{status}");
     assert_eq!(status["completed_images"], 20);
     let results = status["results"].as_array().unwrap();
@@ -334,7 +327,7 @@ async fn model_catalogue_lists_what_the_platform_trains() {
     let app = spawn_app().await;
     let user = app.new_user().await;
     let token = &user.access_token;
-    let all: Value = app.get("/api/v1/models", token).await.json().await.unwrap();
+    let all: Value = app.get_json("/api/v1/models", token).await;
     let ids: Vec<&str> = all["models"]
         .as_array()
         .unwrap()
@@ -356,26 +349,15 @@ async fn model_catalogue_lists_what_the_platform_trains() {
     assert_eq!(resnet50["task_types"], json!(["classification"]));
     assert!(resnet50.get("metrics").is_none(), "no unmeasured metrics");
     let searched: Value = app
-        .get("/api/v1/models?search=ResNet&limit=2", token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/models?search=ResNet&limit=2", token)
+        .await;
     assert_eq!(searched["total"], 3);
     assert_eq!(searched["models"].as_array().unwrap().len(), 2);
     let none: Value = app
-        .get("/api/v1/models?task_type=segmentation", token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/models?task_type=segmentation", token)
+        .await;
     assert_eq!(none["total"], 0);
-    let detail: Value = app
-        .get("/api/v1/models/resnet18", token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let detail: Value = app.get_json("/api/v1/models/resnet18", token).await;
     assert_eq!(detail["input_size"], json!([224, 224, 3]));
     assert_eq!(detail["parameters"], "11.7M");
     assert!(

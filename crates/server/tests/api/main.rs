@@ -5,6 +5,7 @@
 mod auth;
 mod chat;
 mod datasets;
+mod detection;
 mod errors;
 mod inference;
 mod operations;

@@ -1,5 +1,5 @@
 use serde_json::Value;
-use test_support::spawn_app;
+use test_support::{json_of, spawn_app};
 
 #[tokio::test]
 async fn health_reports_backends() {
@@ -40,15 +40,7 @@ async fn metrics_count_requests_by_route() {
 #[tokio::test]
 async fn swagger_ui_and_openapi_are_served_offline() {
     let app = spawn_app().await;
-    let spec: Value = app
-        .client
-        .get(app.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec = json_of(app.client.get(app.url("/api/v1/openapi.json"))).await;
     assert!(spec["paths"]["/api/v1/auth/token"]["post"].is_object());
     let ui = app.client.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(ui.status(), 200);

@@ -27,12 +27,7 @@ async fn project_lifecycle() {
     assert_eq!(project["workflow_count"], 0);
     assert_eq!(project["dataset_count"], 0);
 
-    let list: Value = app
-        .get("/api/v1/projects", &user.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/api/v1/projects", &user.access_token).await;
     assert_eq!(list["projects"].as_array().unwrap().len(), 1);
     let entry = &list["projects"][0];
     for key in [
@@ -109,12 +104,7 @@ async fn other_users_projects_are_404() {
         .await
         .unwrap();
     assert_error(delete, 404, "NOT_FOUND").await;
-    let list: Value = app
-        .get("/api/v1/projects", &other.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/api/v1/projects", &other.access_token).await;
     assert!(list["projects"].as_array().unwrap().is_empty());
     // Still there for the owner.
     assert_eq!(app.get(&path, &owner.access_token).await.status(), 200);

@@ -5,7 +5,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use test_support::data::png;
-use test_support::{TestApp, TestUser, assert_edge_error, edge_data, spawn_app_with, with_sam3};
+use test_support::{
+    TestApp, TestUser, assert_edge_error, edge_data, json_of, spawn_app_with, with_sam3,
+};
 
 fn photo() -> Vec<u8> {
     // Texture, so the image is not one flat colour.
@@ -142,15 +144,11 @@ async fn projects_filter_results() {
     let app = spawn_app_with(with_sam3).await;
     let user = app.new_user().await;
     let token = &user.access_token;
-    let project: Value = app
-        .authed(Method::POST, "/api/v1/projects", token)
-        .json(&json!({"name": "cars"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let project = json_of(
+        app.authed(Method::POST, "/api/v1/projects", token)
+            .json(&json!({"name": "cars"})),
+    )
+    .await;
     let project_id = project["project_id"].as_str().unwrap().to_owned();
     let image = uploaded(&app, &user).await;
     let url = image["image_url"].as_str().unwrap();

@@ -45,33 +45,67 @@ async fn pending_task(edge: &TestApp) -> (test_support::TestUser, String, String
     (user, url, task["task_id"].as_str().unwrap().to_owned())
 }
 
-async fn post(client: &Client, url: String, key: Option<&str>, body: &Value) -> (u16, Value) {
-    let mut request = client.post(url).json(body);
-    if let Some(key) = key {
-        request = request.header("X-API-Key", key);
-    }
-    let response = request.send().await.unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
+/// A client of one backend.
+struct Backend {
+    client: Client,
+    base: String,
 }
 
-#[tokio::test]
-async fn backend_predicts_updates_the_task_and_reports_the_model() {
+impl Backend {
+    /// `method path` with `X-API-Key` and a JSON body when given: status and JSON body.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(key) = key {
+            request = request.header("X-API-Key", key);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    async fn get(&self, path: &str, key: Option<&str>) -> (u16, Value) {
+        self.send(reqwest::Method::GET, path, key, None).await
+    }
+
+    async fn post(&self, path: &str, key: Option<&str>, body: &Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, key, Some(body))
+            .await
+    }
+
+    /// Status of a `GET` on a (signed) file URL the backend returned.
+    async fn fetch(&self, url: &Value) -> reqwest::Response {
+        self.client.get(url.as_str().unwrap()).send().await.unwrap()
+    }
+}
+
+/// An edge app without a worker (tasks stay pending until a backend serves them) and a backend
+/// beside it configured by `configure`.
+async fn edge_and_backend(configure: impl FnOnce(&mut app::Settings)) -> (TestApp, Backend) {
     let edge = spawn_app_with(|s| {
         with_sam3(s);
         s.worker.enabled = false;
     })
     .await;
-    let backend = spawn_backend(&edge, |_| {}).await;
-    let client = Client::new();
+    let base = spawn_backend(&edge, configure).await;
+    let backend = Backend {
+        client: Client::new(),
+        base,
+    };
+    (edge, backend)
+}
 
-    let health: Value = client
-        .get(format!("{backend}/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+#[tokio::test]
+async fn backend_predicts_updates_the_task_and_reports_the_model() {
+    let (edge, backend) = edge_and_backend(|_| {}).await;
+    let (_, health) = backend.get("/health", None).await;
     assert_eq!(health["status"], "ok");
     assert_eq!(health["model_loaded"], true);
     assert_eq!(health["gpu_available"], false);
@@ -79,14 +113,8 @@ async fn backend_predicts_updates_the_task_and_reports_the_model() {
     assert!(health["ram_used_mb"].as_f64().unwrap() > 1.0, "{health}");
     assert!(health["ram_total_mb"].as_f64() > health["ram_used_mb"].as_f64());
 
-    let info = client
-        .get(format!("{backend}/api/v1/model/info"))
-        .header("X-API-Key", KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(info.status(), 200);
-    let info: Value = info.json().await.unwrap();
+    let (status, info) = backend.get("/api/v1/model/info", Some(KEY)).await;
+    assert_eq!(status, 200);
     assert_eq!(info["model_name"], "SAM3");
     assert_eq!(info["model_version"], "sam3-tiny");
     assert_eq!(info["dtype"], "float32");
@@ -105,38 +133,22 @@ async fn backend_predicts_updates_the_task_and_reports_the_model() {
 
     let (user, url, task_id) = pending_task(&edge).await;
     let body = json!({"image_url": url, "text_prompt": "apple", "user_id": user.user_id, "task_id": task_id});
-    let (status, missing) = post(&client, format!("{backend}/api/v1/predict"), None, &body).await;
+    let (status, missing) = backend.post("/api/v1/predict", None, &body).await;
     assert_eq!(
         (status, missing["code"].as_str()),
         (401, Some("AUTH_INVALID")),
         "{missing}"
     );
-    let (status, _) = post(
-        &client,
-        format!("{backend}/api/v1/predict"),
-        Some("wrong"),
-        &body,
-    )
-    .await;
+    let (status, _) = backend.post("/api/v1/predict", Some("wrong"), &body).await;
     assert_eq!(status, 401);
     let wrong_owner =
         json!({"image_url": url, "text_prompt": "apple", "user_id": "user_x", "task_id": task_id});
-    let (status, _) = post(
-        &client,
-        format!("{backend}/api/v1/predict"),
-        Some(KEY),
-        &wrong_owner,
-    )
-    .await;
+    let (status, _) = backend
+        .post("/api/v1/predict", Some(KEY), &wrong_owner)
+        .await;
     assert_eq!(status, 404);
 
-    let (status, answer) = post(
-        &client,
-        format!("{backend}/api/v1/predict"),
-        Some(KEY),
-        &body,
-    )
-    .await;
+    let (status, answer) = backend.post("/api/v1/predict", Some(KEY), &body).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["task_id"], task_id.as_str());
     assert!(
@@ -151,11 +163,7 @@ async fn backend_predicts_updates_the_task_and_reports_the_model() {
         answer.get("success").is_none(),
         "no envelope on the backend"
     );
-    let mask = client
-        .get(answer["mask_url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let mask = backend.fetch(&answer["mask_url"]).await;
     assert_eq!(mask.status(), 200);
     let mask = image::load_from_memory(&mask.bytes().await.unwrap()).unwrap();
     assert_eq!((mask.width(), mask.height()), (40, 30));
@@ -167,24 +175,14 @@ async fn backend_predicts_updates_the_task_and_reports_the_model() {
     .await;
     assert_eq!(task["status"], "done");
     // Retried calls answer from the stored result.
-    let (status, again) = post(
-        &client,
-        format!("{backend}/api/v1/predict"),
-        Some(KEY),
-        &body,
-    )
-    .await;
+    let (status, again) = backend.post("/api/v1/predict", Some(KEY), &body).await;
     assert_eq!((status, &again["labels"]), (200, &answer["labels"]));
 
     let (user, url, task_id) = pending_task(&edge).await;
     let batch = json!({"image_url": url, "prompts": ["apple", "leaf", "stem"], "user_id": user.user_id, "task_id": task_id});
-    let (status, answer) = post(
-        &client,
-        format!("{backend}/api/v1/predict/batch"),
-        Some(KEY),
-        &batch,
-    )
-    .await;
+    let (status, answer) = backend
+        .post("/api/v1/predict/batch", Some(KEY), &batch)
+        .await;
     assert_eq!(status, 200, "{answer}");
     let results = answer["results"].as_array().unwrap();
     assert_eq!(results.len(), 3);
@@ -196,12 +194,7 @@ async fn backend_predicts_updates_the_task_and_reports_the_model() {
                 .iter()
                 .all(|l| l == prompt)
         );
-        let mask = client
-            .get(result["mask_url"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(mask.status(), 200);
+        assert_eq!(backend.fetch(&result["mask_url"]).await.status(), 200);
     }
     let detail = edge_data(
         edge.get(&format!("/api/v1/results/{task_id}"), &user.access_token)
@@ -212,13 +205,9 @@ async fn backend_predicts_updates_the_task_and_reports_the_model() {
     assert_eq!(detail["status"], "done");
     let empty =
         json!({"image_url": url, "prompts": [], "user_id": user.user_id, "task_id": task_id});
-    let (status, body) = post(
-        &client,
-        format!("{backend}/api/v1/predict/batch"),
-        Some(KEY),
-        &empty,
-    )
-    .await;
+    let (status, body) = backend
+        .post("/api/v1/predict/batch", Some(KEY), &empty)
+        .await;
     assert_eq!(
         (status, body["code"].as_str()),
         (400, Some("INVALID_REQUEST"))
@@ -227,38 +216,14 @@ async fn backend_predicts_updates_the_task_and_reports_the_model() {
 
 #[tokio::test]
 async fn backend_without_weights_answers_503() {
-    let edge = spawn_app_with(|s| {
-        with_sam3(s);
-        s.worker.enabled = false;
-    })
-    .await;
-    let backend = spawn_backend(&edge, |s| s.segmentation.weights_dir = String::new()).await;
-    let client = Client::new();
-    let health: Value = client
-        .get(format!("{backend}/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (edge, backend) = edge_and_backend(|s| s.segmentation.weights_dir = String::new()).await;
+    let (_, health) = backend.get("/health", None).await;
     assert_eq!(health["model_loaded"], false);
-    let info = client
-        .get(format!("{backend}/api/v1/model/info"))
-        .header("X-API-Key", KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(info.status(), 503);
+    let (status, _) = backend.get("/api/v1/model/info", Some(KEY)).await;
+    assert_eq!(status, 503);
     let (user, url, task_id) = pending_task(&edge).await;
     let body = json!({"image_url": url, "text_prompt": "apple", "user_id": user.user_id, "task_id": task_id});
-    let (status, answer) = post(
-        &client,
-        format!("{backend}/api/v1/predict"),
-        Some(KEY),
-        &body,
-    )
-    .await;
+    let (status, answer) = backend.post("/api/v1/predict", Some(KEY), &body).await;
     assert_eq!(
         (status, answer["code"].as_str()),
         (503, Some("MODEL_NOT_LOADED")),
@@ -280,15 +245,10 @@ async fn backend_without_weights_answers_503() {
 #[tokio::test]
 async fn workers_hand_tasks_to_remote_backends() {
     // The backend holds the weights; the edge and its worker have none, only the backend list.
-    let edge = spawn_app_with(|s| {
-        with_sam3(s);
-        s.worker.enabled = false;
-    })
-    .await;
-    let backend = spawn_backend(&edge, |_| {}).await;
+    let (edge, backend) = edge_and_backend(|_| {}).await;
     let mut settings = (*edge.app.settings).clone();
     settings.segmentation.weights_dir = String::new();
-    settings.segmentation.backends = vec!["http://127.0.0.1:9".into(), backend];
+    settings.segmentation.backends = vec!["http://127.0.0.1:9".into(), backend.base];
     settings.segmentation.api_key = KEY.into();
     let worker_app = App {
         segmenter: Arc::new(app::segmentation::Segmenter::new(&settings)),

@@ -83,11 +83,8 @@ async fn user_trains_a_classifier_and_watches_it_live() {
     assert!(progress["data"]["memory_usage_gb"].as_f64().unwrap() > 0.0);
 
     let detail: Value = app
-        .get(&format!("/api/v1/workflows/{id}"), token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/workflows/{id}"), token)
+        .await;
     assert_eq!(detail["status"], "completed", "{detail}");
     assert_eq!(detail["progress"]["percentage"], 100);
     assert_eq!(detail["progress"]["total_epochs"], 6);
@@ -97,14 +94,11 @@ async fn user_trains_a_classifier_and_watches_it_live() {
     assert!(val_accuracy >= 0.6, "4 classes, chance 0.25: {detail}");
 
     let history: Value = app
-        .get(
+        .get_json(
             &format!("/api/v1/workflows/{id}/metrics?metric=loss,accuracy"),
             token,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     let points = history["metrics"].as_array().unwrap();
     assert_eq!(points.len(), 6, "{history}");
     assert!(
@@ -117,11 +111,8 @@ async fn user_trains_a_classifier_and_watches_it_live() {
     assert!(points[5]["step"].as_i64().unwrap() > points[0]["step"].as_i64().unwrap());
 
     let logs: Value = app
-        .get(&format!("/api/v1/workflows/{id}/logs?tail=3"), token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/workflows/{id}/logs?tail=3"), token)
+        .await;
     assert_eq!(logs["logs"].as_array().unwrap().len(), 3);
     assert!(logs["total_lines"].as_i64().unwrap() >= 8, "{logs}");
     assert!(
@@ -134,12 +125,7 @@ async fn user_trains_a_classifier_and_watches_it_live() {
     // The worker books the attempt's compute time as it records the job's end.
     let mut used = 0.0;
     for _ in 0..50 {
-        let profile: Value = app
-            .get("/api/v1/user/profile", token)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let profile: Value = app.get_json("/api/v1/user/profile", token).await;
         used = profile["usage"]["gpu_hours_used"].as_f64().unwrap();
         if used > 0.0 {
             break;
@@ -259,12 +245,7 @@ async fn listing_paging_cancel_and_foreign_ids() {
         assert_eq!(created["queue_position"], i + 1, "{created}");
         ids.push(created["workflow_id"].as_str().unwrap().to_owned());
     }
-    let page: Value = app
-        .get("/api/v1/workflows?limit=2", token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.get_json("/api/v1/workflows?limit=2", token).await;
     assert_eq!(page["total"], 3);
     assert_eq!(page["has_next"], true);
     assert_eq!(
@@ -274,11 +255,8 @@ async fn listing_paging_cancel_and_foreign_ids() {
     );
     assert_eq!(page["workflows"][0]["progress"], 0);
     let oldest: Value = app
-        .get("/api/v1/workflows?sort=created_at&page=2&limit=2", token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/workflows?sort=created_at&page=2&limit=2", token)
+        .await;
     assert_eq!(oldest["workflows"][0]["workflow_id"], ids[2].as_str());
     assert_eq!(oldest["has_next"], false);
     assert_error(
@@ -295,11 +273,8 @@ async fn listing_paging_cancel_and_foreign_ids() {
     .await;
 
     let detail: Value = app
-        .get(&format!("/api/v1/workflows/{}", ids[1]), token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/workflows/{}", ids[1]), token)
+        .await;
     assert_eq!(detail["status"], "pending");
     assert_eq!(detail["queue_position"], 2);
     assert!(detail["resources"].is_null());
@@ -327,25 +302,16 @@ async fn listing_paging_cancel_and_foreign_ids() {
     assert!(cancelled["cancelled_at"].is_string());
     assert_error(delete(&ids[0], token).await.unwrap(), 409, "CONFLICT").await;
     let filtered: Value = app
-        .get("/api/v1/workflows?status=cancelled", token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/workflows?status=cancelled", token)
+        .await;
     assert_eq!(filtered["total"], 1);
     let moved: Value = app
-        .get(&format!("/api/v1/workflows/{}", ids[1]), token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/workflows/{}", ids[1]), token)
+        .await;
     assert_eq!(moved["queue_position"], 1, "the queue moved up");
     let logs: Value = app
-        .get(&format!("/api/v1/workflows/{}/logs", ids[0]), token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/workflows/{}/logs", ids[0]), token)
+        .await;
     assert_eq!(logs["logs"][0]["message"], "Cancelled by the user");
 
     // WebSocket: bad token and foreign workflow close with policy violation.
@@ -397,11 +363,8 @@ async fn cancel_stops_training_and_frees_the_slot() {
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let waiting: Value = app
-        .get(&format!("/api/v1/workflows/{second}"), token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/workflows/{second}"), token)
+        .await;
     assert_eq!(waiting["status"], "pending", "Free plan: one at a time");
 
     let response = app
@@ -416,20 +379,14 @@ async fn cancel_stops_training_and_frees_the_slot() {
     })
     .await;
     let stopped: Value = app
-        .get(&format!("/api/v1/workflows/{first}"), token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/workflows/{first}"), token)
+        .await;
     assert_eq!(stopped["status"], "cancelled");
     let step = stopped["progress"]["percentage"].clone();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let later: Value = app
-        .get(&format!("/api/v1/workflows/{first}"), token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/workflows/{first}"), token)
+        .await;
     assert_eq!(
         later["progress"]["percentage"], step,
         "no progress after cancel"
@@ -507,17 +464,14 @@ async fn internal_api_needs_its_token_and_is_off_by_default() {
     assert_eq!(response.status(), 201);
     let created: Value = response.json().await.unwrap();
     let mine: Value = app
-        .get(
+        .get_json(
             &format!(
                 "/api/v1/workflows/{}",
                 created["workflow_id"].as_str().unwrap()
             ),
             &user.access_token,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(mine["name"], "from the orchestrator");
 }
 

@@ -20,6 +20,9 @@ pub enum BenchCommand {
     Train(models::ModelBenchArgs),
     /// ResNet-18 inference throughput (batch 8 × 224²) beside PyTorch.
     Infer(models::ModelBenchArgs),
+    /// YOLOv8n training throughput (batch 8 × 320²) and inference latency (640²) beside
+    /// PyTorch/Ultralytics (`--make-venv` installs `ultralytics` too).
+    Detect(models::ModelBenchArgs),
     /// Predict requests/s and latency over HTTP vs the raw engine (small CNN, ResNet-18).
     Inference(inference::InferenceBenchArgs),
     /// Dataset ingest of a generated archive of small JPEGs.
@@ -48,6 +51,9 @@ pub async fn run(settings: Settings, command: BenchCommand) -> anyhow::Result<()
         }
         BenchCommand::Infer(args) => {
             blocking(move || models::run(models::Case::Infer, &args)).await
+        }
+        BenchCommand::Detect(args) => {
+            blocking(move || models::run(models::Case::Detect, &args)).await
         }
         BenchCommand::Datasets(args) => blocking(move || ingest::run(&args)).await,
         BenchCommand::Sam3(args) => blocking(move || sam3::run(&args)).await,

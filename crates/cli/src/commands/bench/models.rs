@@ -1,10 +1,10 @@
-//! `vision bench train|infer`: ResNet-18 training and inference throughput beside PyTorch.
+//! `vision bench train|infer|detect`: ResNet-18 and YOLOv8n throughput beside PyTorch.
 
 use super::reference::pytorch_reference;
 use ml::bench::{BenchOptions, BenchResult};
 use std::path::PathBuf;
 
-/// Options of `vision bench train` / `vision bench infer`.
+/// Options of `vision bench train`, `infer` and `detect`.
 #[derive(Debug, clap::Args)]
 pub struct ModelBenchArgs {
     /// Python with `torch` and `torchvision` for PyTorch's figures in the same run.
@@ -24,10 +24,13 @@ pub struct ModelBenchArgs {
 /// Which measurement.
 #[derive(Debug, Clone, Copy)]
 pub enum Case {
-    /// Training step, batch 16 × 3×64×64.
+    /// ResNet-18 training step, batch 16 × 3×64×64.
     Train,
-    /// Inference, batch 8 × 3×224×224 (BatchNorm folded).
+    /// ResNet-18 inference, batch 8 × 3×224×224 (BatchNorm folded).
     Infer,
+    /// YOLOv8n training step (batch 8 × 3×320×320) and inference latency (one 3×640×640
+    /// image, BatchNorm folded).
+    Detect,
 }
 
 /// Runs the case and prints ours beside PyTorch's.
@@ -37,36 +40,59 @@ pub fn run(case: Case, args: &ModelBenchArgs) -> anyhow::Result<()> {
         warmup: 2,
         iterations: args.iterations.max(1),
     };
-    let ours: BenchResult = match case {
-        Case::Train => ml::bench::train_resnet18(&options)?,
-        Case::Infer => ml::bench::infer_resnet18(&options, true)?,
+    let ours: Vec<BenchResult> = match case {
+        Case::Train => vec![ml::bench::train_resnet18(&options)?],
+        Case::Infer => vec![ml::bench::infer_resnet18(&options, true)?],
+        Case::Detect => vec![
+            ml::detect::bench::train_yolov8n(&options)?,
+            ml::detect::bench::infer_yolov8n(&options, true)?,
+        ],
     };
     let python = match &args.make_venv {
-        Some(dir) => Some(ml::bench::ensure_torch_venv(
-            std::path::Path::new("python3"),
-            dir,
-        )?),
+        Some(dir) => {
+            let base = std::path::Path::new("python3");
+            Some(match case {
+                Case::Detect => ml::bench::ensure_ultralytics_venv(base, dir)?,
+                _ => ml::bench::ensure_torch_venv(base, dir)?,
+            })
+        }
         None => args.python.clone(),
     };
-    let reference =
-        pytorch_reference(python.as_deref(), &[ours.case.as_str()])?.unwrap_or_default();
-    println!("{} on {}, {} cores", ours.case, ours.device, super::cores());
+    let cases: Vec<&str> = ours.iter().map(|r| r.case.as_str()).collect();
+    let reference = pytorch_reference(python.as_deref(), &cases)?.unwrap_or_default();
+    let comparisons = ml::bench::compare(&ours, &reference);
     println!(
-        "{:<22} {:>10} {:>12} {:>10}",
-        "", "images/s", "peak RSS", "ratio"
+        "{} on {}, {} cores",
+        cases.join(" + "),
+        ours[0].device,
+        super::cores()
     );
-    let rss = ours
-        .peak_rss_mib
-        .map_or("?".to_owned(), |m| format!("{m:.0} MiB"));
     println!(
-        "{:<22} {:>10.1} {:>12} {:>10}",
-        "vision (burn flex)", ours.images_per_sec, rss, ""
+        "{:<16} {:<18} {:>10} {:>10} {:>12} {:>8}",
+        "case", "", "images/s", "ms/batch", "peak RSS", "ratio"
     );
-    for row in ml::bench::compare(std::slice::from_ref(&ours), &reference) {
+    for (result, row) in ours.iter().zip(&comparisons) {
+        let rss = result
+            .peak_rss_mib
+            .map_or("?".to_owned(), |m| format!("{m:.0} MiB"));
+        println!(
+            "{:<16} {:<18} {:>10.2} {:>10.1} {:>12} {:>8}",
+            result.case,
+            "vision (burn flex)",
+            result.images_per_sec,
+            result.median_secs * 1000.0,
+            rss,
+            ""
+        );
         if let (Some(pytorch), Some(ratio)) = (row.pytorch, row.ratio) {
             println!(
-                "{:<22} {:>10.1} {:>12} {:>9.2}×",
-                "PyTorch", pytorch, "", ratio
+                "{:<16} {:<18} {:>10.2} {:>10.1} {:>12} {:>7.2}×",
+                result.case,
+                "PyTorch",
+                pytorch,
+                result.batch_size as f64 * 1000.0 / pytorch,
+                "",
+                ratio
             );
         }
     }
