@@ -156,6 +156,15 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// `POST path` with a bearer token and a JSON body.
+    pub async fn post_authed(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.authed(reqwest::Method::POST, path, token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     /// `GET path` with a bearer token; the JSON body, whatever the status.
     pub async fn get_json(&self, path: &str, token: &str) -> Value {
         self.get(path, token).await.json().await.expect("JSON body")

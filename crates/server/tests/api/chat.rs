@@ -8,12 +8,7 @@ async fn say(app: &TestApp, token: &str, session: Option<&str>, message: &str) -
     if let Some(id) = session {
         body["session_id"] = json!(id);
     }
-    let response = app
-        .authed(Method::POST, "/api/v1/chat/message", token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_authed("/api/v1/chat/message", token, &body).await;
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
     response.json().await.unwrap()
 }
@@ -110,11 +105,12 @@ async fn korean_dialogue_ends_in_a_started_workflow() {
     let path = format!("/api/v1/chat/sessions/{session}");
     assert_error(app.get(&path, &other.access_token).await, 404, "NOT_FOUND").await;
     let response = app
-        .authed(Method::POST, "/api/v1/chat/message", &other.access_token)
-        .json(&json!({"session_id": session, "message": "hi"}))
-        .send()
-        .await
-        .unwrap();
+        .post_authed(
+            "/api/v1/chat/message",
+            &other.access_token,
+            &json!({"session_id": session, "message": "hi"}),
+        )
+        .await;
     assert_error(response, 404, "NOT_FOUND").await;
     let deleted = app
         .authed(Method::DELETE, &path, token)
@@ -148,18 +144,16 @@ async fn english_unsupported_model_and_bad_input() {
     assert!(!model_question["suggestions"].as_array().unwrap().is_empty());
 
     let empty = app
-        .authed(Method::POST, "/api/v1/chat/message", token)
-        .json(&json!({"message": "   "}))
-        .send()
-        .await
-        .unwrap();
+        .post_authed("/api/v1/chat/message", token, &json!({"message": "   "}))
+        .await;
     assert_error(empty, 422, "VALIDATION_ERROR").await;
     let unknown = app
-        .authed(Method::POST, "/api/v1/chat/message", token)
-        .json(&json!({"session_id": "sess_nope", "message": "hello"}))
-        .send()
-        .await
-        .unwrap();
+        .post_authed(
+            "/api/v1/chat/message",
+            token,
+            &json!({"session_id": "sess_nope", "message": "hello"}),
+        )
+        .await;
     assert_error(unknown, 404, "NOT_FOUND").await;
 }
 

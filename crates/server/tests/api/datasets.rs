@@ -277,11 +277,8 @@ async fn upload_input_is_checked() {
     let body = assert_error(no_file, 422, "VALIDATION_ERROR").await;
     assert_eq!(body["error"]["details"]["errors"][0]["field"], "file");
     let json_body = app
-        .authed(Method::POST, "/api/v1/datasets/upload", &user.access_token)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+        .post_authed("/api/v1/datasets/upload", &user.access_token, &json!({}))
+        .await;
     assert_error(json_body, 400, "INVALID_REQUEST").await;
     // Refused uploads leave no objects behind.
     assert!(

@@ -3,7 +3,6 @@
 //! batch). That YOLOv8 really learns is proven in `ml`'s detection tests; here the plumbing is.
 
 use base64::Engine as _;
-use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
 use test_support::data::shapes_yolo_zip;
@@ -41,14 +40,13 @@ async fn a_detection_workflow_trains_and_serves_boxes() {
         .await;
     // A classifier cannot train on boxes, a detector needs a detection set.
     let wrong = app
-        .authed(Method::POST, "/api/v1/workflows", token)
-        .json(
+        .post_authed(
+            "/api/v1/workflows",
+            token,
             &json!({"name": "x", "config": {"task_type": "classification",
             "model": "small_cnn", "dataset_id": dataset}}),
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_error(wrong, 422, "VALIDATION_ERROR").await;
 
     let id = app
@@ -105,15 +103,12 @@ async fn a_detection_workflow_trains_and_serves_boxes() {
     image.write_to(&mut png, image::ImageFormat::Png).unwrap();
     let encoded = base64::engine::general_purpose::STANDARD.encode(png.into_inner());
     let response = app
-        .authed(
-            Method::POST,
+        .post_authed(
             &format!("/api/v1/inference/{id}/predict"),
             token,
+            &json!({ "image_base64": encoded }),
         )
-        .json(&json!({ "image_base64": encoded }))
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 200);
     let answer: Value = response.json().await.unwrap();
     let version = answer["model_version"].as_str().unwrap();
@@ -122,15 +117,12 @@ async fn a_detection_workflow_trains_and_serves_boxes() {
 
     // A durable batch answers with boxes too.
     let response = app
-        .authed(
-            Method::POST,
+        .post_authed(
             &format!("/api/v1/inference/{id}/batch"),
             token,
+            &json!({ "images": [{ "image_base64": encoded }, { "image_base64": encoded }] }),
         )
-        .json(&json!({ "images": [{ "image_base64": encoded }, { "image_base64": encoded }] }))
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 202);
     let job: Value = response.json().await.unwrap();
     let status = app

@@ -30,15 +30,8 @@ async fn trained(app: &TestApp, token: &str) -> String {
 }
 
 async fn predict(app: &TestApp, token: &str, id: &str, body: Value) -> reqwest::Response {
-    app.authed(
-        Method::POST,
-        &format!("/api/v1/inference/{id}/predict"),
-        token,
-    )
-    .json(&body)
-    .send()
-    .await
-    .unwrap()
+    app.post_authed(&format!("/api/v1/inference/{id}/predict"), token, &body)
+        .await
 }
 
 /// Serves `bytes` at `/image.png` and a redirect chain at `/hop/{n}` on a local port.
@@ -180,15 +173,12 @@ async fn predicts_from_base64_and_url_with_the_trained_model() {
     images.push(json!({ "image_url": format!("{server}/image.png") }));
     images.push(json!({ "image_base64": text }));
     let response = app
-        .authed(
-            Method::POST,
+        .post_authed(
             &format!("/api/v1/inference/{id}/batch"),
             token,
+            &json!({ "images": images }),
         )
-        .json(&json!({ "images": images }))
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 202);
     let accepted: Value = response.json().await.unwrap();
     assert_eq!(accepted["status"], "processing");
@@ -210,15 +200,12 @@ async fn predicts_from_base64_and_url_with_the_trained_model() {
     assert!(results[19]["error"].is_string(), "{}", results[19]);
     assert!(status["completed_at"].is_string());
     let empty = app
-        .authed(
-            Method::POST,
+        .post_authed(
             &format!("/api/v1/inference/{id}/batch"),
             token,
+            &json!({ "images": [] }),
         )
-        .json(&json!({ "images": [] }))
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_error(empty, 422, "VALIDATION_ERROR").await;
 
     // Someone else's workflow, an unknown one.
@@ -293,14 +280,13 @@ async fn refuses_private_addresses_huge_images_and_unfinished_workflows() {
         .ready_dataset(token, shapes_zip(4, 1, 16, 1), "tiny")
         .await;
     let response = app
-        .authed(Method::POST, "/api/v1/workflows", token)
-        .json(
+        .post_authed(
+            "/api/v1/workflows",
+            token,
             &json!({"name": "later", "config": {"task_type": "classification",
             "model": "small_cnn", "dataset_id": dataset, "hyperparameters": {"epochs": 1000}}}),
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     let pending = response.json::<Value>().await.unwrap()["workflow_id"]
         .as_str()
         .unwrap()

@@ -3,11 +3,7 @@ use serde_json::{Value, json};
 use test_support::{TestApp, assert_error, spawn_app};
 
 async fn create(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
-    app.authed(Method::POST, "/api/v1/projects", token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    app.post_authed("/api/v1/projects", token, &body).await
 }
 
 #[tokio::test]

@@ -153,15 +153,7 @@ async fn projects_filter_results() {
     let image = uploaded(&app, &user).await;
     let url = image["image_url"].as_str().unwrap();
     let body = json!({"image_url": url, "text_prompt": "car", "project_id": project_id});
-    let in_project = edge_data(
-        app.authed(Method::POST, "/api/v1/segment", token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-        202,
-    )
-    .await;
+    let in_project = edge_data(app.post_authed("/api/v1/segment", token, &body).await, 202).await;
     edge_data(app.segment(token, url, "road").await, 202).await;
     let filtered = edge_data(
         app.get(&format!("/api/v1/results?project_id={project_id}"), token)
@@ -275,11 +267,8 @@ async fn every_error_code_of_the_table() {
         .unwrap();
     assert_edge_error(malformed, 400, "INVALID_REQUEST").await;
     let missing = app
-        .authed(Method::POST, "/api/v1/segment", token)
-        .json(&json!({"image_url": url}))
-        .send()
-        .await
-        .unwrap();
+        .post_authed("/api/v1/segment", token, &json!({"image_url": url}))
+        .await;
     assert_edge_error(missing, 400, "INVALID_REQUEST").await;
     let text_file = app
         .upload_image(token, "cat.png", b"GIF89a-or-not, just text".to_vec())

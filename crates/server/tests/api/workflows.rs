@@ -24,12 +24,7 @@ fn workflow_body(dataset_id: &str, hyper: Value) -> Value {
 }
 
 async fn submit(app: &TestApp, token: &str, body: &Value) -> Value {
-    let response = app
-        .authed(Method::POST, "/api/v1/workflows", token)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_authed("/api/v1/workflows", token, body).await;
     assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
     response.json().await.unwrap()
 }

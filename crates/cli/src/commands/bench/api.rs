@@ -35,6 +35,23 @@ pub(super) struct Sample {
 }
 
 impl Sample {
+    /// No requests yet.
+    pub(super) fn empty() -> Self {
+        Self {
+            latencies: Vec::new(),
+            errors: 0,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    /// Adds the requests of `other`, a later phase of the same measurement.
+    pub(super) fn merge(&mut self, other: Sample) {
+        self.latencies.extend(other.latencies);
+        self.latencies.sort();
+        self.errors += other.errors;
+        self.elapsed += other.elapsed;
+    }
+
     /// Requests answered per second.
     pub(super) fn rate(&self) -> f64 {
         self.latencies.len() as f64 / self.elapsed.as_secs_f64()
@@ -162,24 +179,30 @@ pub(super) async fn load(
     let interval = rate.map(|r| Duration::from_secs_f64(1.0 / f64::from(r.max(1))));
     let mut sent = 0usize;
     while start.elapsed() < duration {
-        let scheduled = match interval {
+        // Open loop (a rate): latency counts from when the request was due, so a slow server
+        // cannot hide its queue. Closed loop: from when a slot frees and the request leaves.
+        let due = match interval {
             Some(step) => {
                 let at = start + step * u32::try_from(sent).unwrap_or(u32::MAX);
                 tokio::time::sleep_until(at.into()).await;
-                at
+                Some(at)
             }
-            None => Instant::now(),
+            None => None,
         };
         let Ok(permit) = permits.clone().acquire_owned().await else {
             break;
         };
+        let scheduled = due.unwrap_or_else(Instant::now);
         let (request, tx) = (make(sent), tx.clone());
         tokio::spawn(async move {
-            let ok = request
-                .send()
-                .await
-                .map(|r| r.status().is_success())
-                .unwrap_or(false);
+            let ok = match request.send().await {
+                // The body is read so that the connection goes back to the pool.
+                Ok(response) => {
+                    let success = response.status().is_success();
+                    response.bytes().await.is_ok() && success
+                }
+                Err(_) => false,
+            };
             let _ = tx.send(ok.then(|| scheduled.elapsed()));
             drop(permit);
         });
@@ -194,11 +217,7 @@ pub(super) async fn collect(
     mut rx: tokio::sync::mpsc::UnboundedReceiver<Option<Duration>>,
     start: Instant,
 ) -> Sample {
-    let mut sample = Sample {
-        latencies: Vec::new(),
-        errors: 0,
-        elapsed: Duration::ZERO,
-    };
+    let mut sample = Sample::empty();
     while let Some(result) = rx.recv().await {
         match result {
             Some(latency) => sample.latencies.push(latency),
