@@ -10,6 +10,9 @@ use burn::tensor::{Device, Tensor};
 
 use crate::models::layers::{conv_bn, fold};
 
+/// BatchNorm's running-average momentum (Ultralytics' value).
+pub(crate) const BN_MOMENTUM: f64 = 0.03;
+
 /// Ultralytics `Conv`: a bias-free convolution (padding `k / 2`), BatchNorm (eps 1e-3,
 /// momentum 0.03) and SiLU. After [`ConvBnSilu::fold_batchnorm`] the BatchNorm lives in the
 /// convolution's weight and bias.
@@ -40,7 +43,7 @@ impl ConvBnSilu {
             bn: Some(
                 BatchNormConfig::new(out_channels)
                     .with_epsilon(1e-3)
-                    .with_momentum(0.03)
+                    .with_momentum(BN_MOMENTUM)
                     .init(device),
             ),
         }
@@ -83,10 +86,10 @@ impl Bottleneck {
         if self.add { x.add(y) } else { y }
     }
 
-    fn fold_batchnorm(self) -> Self {
+    fn map_blocks(self, f: &mut dyn FnMut(ConvBnSilu) -> ConvBnSilu) -> Self {
         Self {
-            cv1: self.cv1.fold_batchnorm(),
-            cv2: self.cv2.fold_batchnorm(),
+            cv1: f(self.cv1),
+            cv2: f(self.cv2),
             add: self.add,
         }
     }
@@ -139,12 +142,12 @@ impl C2f {
         self.cv2.forward(Tensor::cat(parts, 1))
     }
 
-    /// Folds every BatchNorm (inference only).
-    pub fn fold_batchnorm(self) -> Self {
+    /// The same module with `f` applied to every conv + BatchNorm block.
+    pub(crate) fn map_blocks(self, f: &mut dyn FnMut(ConvBnSilu) -> ConvBnSilu) -> Self {
         Self {
-            cv1: self.cv1.fold_batchnorm(),
-            cv2: self.cv2.fold_batchnorm(),
-            m: self.m.into_iter().map(Bottleneck::fold_batchnorm).collect(),
+            cv1: f(self.cv1),
+            cv2: f(self.cv2),
+            m: self.m.into_iter().map(|b| b.map_blocks(f)).collect(),
             hidden: self.hidden,
         }
     }
@@ -186,11 +189,11 @@ impl Sppf {
         self.cv2.forward(Tensor::cat(vec![y0, y1, y2, y3], 1))
     }
 
-    /// Folds every BatchNorm (inference only).
-    pub fn fold_batchnorm(self) -> Self {
+    /// The same module with `f` applied to every conv + BatchNorm block.
+    pub(crate) fn map_blocks(self, f: &mut dyn FnMut(ConvBnSilu) -> ConvBnSilu) -> Self {
         Self {
-            cv1: self.cv1.fold_batchnorm(),
-            cv2: self.cv2.fold_batchnorm(),
+            cv1: f(self.cv1),
+            cv2: f(self.cv2),
             m: self.m,
         }
     }

@@ -32,9 +32,9 @@ impl HeadLayer {
         }
     }
 
-    fn fold_batchnorm(self) -> Self {
+    fn map_blocks(self, f: &mut dyn FnMut(ConvBnSilu) -> ConvBnSilu) -> Self {
         match self {
-            HeadLayer::Conv(block) => HeadLayer::Conv(block.fold_batchnorm()),
+            HeadLayer::Conv(block) => HeadLayer::Conv(f(block)),
             pred => pred,
         }
     }
@@ -232,17 +232,17 @@ impl Detect {
         (boxes, scores)
     }
 
-    /// Folds every BatchNorm (inference only).
-    pub fn fold_batchnorm(self) -> Self {
-        let fold = |branches: Vec<Vec<HeadLayer>>| {
+    /// The same head with `f` applied to every conv + BatchNorm block.
+    pub(crate) fn map_blocks(self, f: &mut dyn FnMut(ConvBnSilu) -> ConvBnSilu) -> Self {
+        let mut map = |branches: Vec<Vec<HeadLayer>>| -> Vec<Vec<HeadLayer>> {
             branches
                 .into_iter()
-                .map(|b| b.into_iter().map(HeadLayer::fold_batchnorm).collect())
+                .map(|b| b.into_iter().map(|layer| layer.map_blocks(f)).collect())
                 .collect()
         };
         Self {
-            cv2: fold(self.cv2),
-            cv3: fold(self.cv3),
+            cv2: map(self.cv2),
+            cv3: map(self.cv3),
             dfl: self.dfl,
             num_classes: self.num_classes,
         }

@@ -103,11 +103,11 @@ impl Layer {
         }
     }
 
-    fn fold_batchnorm(self) -> Self {
+    fn map_blocks(self, f: &mut dyn FnMut(ConvBnSilu) -> ConvBnSilu) -> Self {
         match self {
-            Layer::Conv(block) => Layer::Conv(block.fold_batchnorm()),
-            Layer::C2f(block) => Layer::C2f(block.fold_batchnorm()),
-            Layer::Sppf(block) => Layer::Sppf(block.fold_batchnorm()),
+            Layer::Conv(block) => Layer::Conv(f(block)),
+            Layer::C2f(block) => Layer::C2f(block.map_blocks(f)),
+            Layer::Sppf(block) => Layer::Sppf(block.map_blocks(f)),
             other => other,
         }
     }
@@ -197,9 +197,24 @@ impl YoloV8 {
 
     /// Folds every BatchNorm into its convolution (inference only: do not train or export).
     pub fn fold_batchnorm(self) -> Self {
+        self.map_blocks(&mut ConvBnSilu::fold_batchnorm)
+    }
+
+    /// The same model with every BatchNorm's running-average momentum set to `momentum`.
+    pub(crate) fn with_batchnorm_momentum(self, momentum: f64) -> Self {
+        self.map_blocks(&mut |mut block| {
+            if let Some(bn) = block.bn.as_mut() {
+                bn.momentum = momentum;
+            }
+            block
+        })
+    }
+
+    /// The same model with `f` applied to every conv + BatchNorm block.
+    fn map_blocks(self, f: &mut dyn FnMut(ConvBnSilu) -> ConvBnSilu) -> Self {
         Self {
-            layers: self.layers.into_iter().map(Layer::fold_batchnorm).collect(),
-            detect: self.detect.fold_batchnorm(),
+            layers: self.layers.into_iter().map(|l| l.map_blocks(f)).collect(),
+            detect: self.detect.map_blocks(f),
         }
     }
 

@@ -11,7 +11,8 @@ use burn::optim::GradientsParams;
 use burn::tensor::Device;
 
 use super::augment::DetectionOptions;
-use super::data::{DetectionMode, load_detection_batch};
+use super::blocks::BN_MOMENTUM;
+use super::data::{DetectionBatch, DetectionMode, load_detection_batch};
 use super::engine::detections_of;
 use super::loss::{DetectionLoss, LossConfig, LossParts};
 use super::metrics::{CocoEvaluator, EvalBox};
@@ -66,6 +67,61 @@ struct Validation {
     map50_95: Option<f64>,
 }
 
+/// Images of `source` in `order`, letterboxed without augmentation, in batches (prefetched).
+fn eval_batches(
+    source: &Arc<dyn ImageSource>,
+    order: &[usize],
+    image_size: usize,
+    batch_size: usize,
+) -> Prefetch<DetectionBatch> {
+    let stream_source = source.clone();
+    Prefetch::spawn(
+        batch_chunks(order, batch_size, false),
+        PREFETCH,
+        move |chunk| {
+            load_detection_batch(
+                stream_source.as_ref(),
+                chunk,
+                image_size,
+                &DetectionMode::Eval,
+            )
+        },
+    )
+}
+
+/// Training images whose activations re-estimate the BatchNorm statistics after each epoch.
+const CALIBRATION_IMAGES: usize = 128;
+
+/// Re-estimates every BatchNorm's running mean and variance as the plain average over up to
+/// [`CALIBRATION_IMAGES`] training images (a fixed seeded sample, letterboxed as for
+/// validation), forward only. Why: with Ultralytics' momentum of 0.03 the running averages
+/// still carry the first steps' activations a hundred steps later, so a short run validated
+/// and exported with statistics of weights long gone (mAP stuck at 0 while the training loss
+/// fell). The averages then go on from these values during training.
+fn recalibrate_batchnorm(
+    model: YoloV8,
+    source: &Arc<dyn ImageSource>,
+    seed: u64,
+    image_size: usize,
+    batch_size: usize,
+    device: &Device,
+    cancel: &CancelToken,
+) -> Result<YoloV8, MlError> {
+    let mut order = epoch_order(source.len(), Some(seed));
+    order.truncate(CALIBRATION_IMAGES);
+    let mut model = model;
+    for (k, batch) in eval_batches(source, &order, image_size, batch_size).enumerate() {
+        if cancel.is_cancelled() {
+            return Err(MlError::Cancelled);
+        }
+        let batch = batch?;
+        // Momentum 1/(k+1): after batch k the running value is the mean of batches 0..=k.
+        model = model.with_batchnorm_momentum(1.0 / (k as f64 + 1.0));
+        drop(model.forward(batch.images_tensor(device)));
+    }
+    Ok(model.with_batchnorm_momentum(BN_MOMENTUM))
+}
+
 /// Loss and COCO mAP of `model` (inference mode) on `source`.
 fn validate(
     model: &YoloV8,
@@ -76,16 +132,12 @@ fn validate(
     device: &Device,
     cancel: &CancelToken,
 ) -> Result<Validation, MlError> {
-    let chunks = batch_chunks(&epoch_order(source.len(), None), batch_size, false);
-    let stream_source = source.clone();
-    let stream = Prefetch::spawn(chunks, PREFETCH, move |chunk| {
-        load_detection_batch(
-            stream_source.as_ref(),
-            chunk,
-            image_size,
-            &DetectionMode::Eval,
-        )
-    });
+    let stream = eval_batches(
+        source,
+        &epoch_order(source.len(), None),
+        image_size,
+        batch_size,
+    );
     let mut sums = LossSums::default();
     let mut evaluator = CocoEvaluator::new();
     for batch in stream {
@@ -273,6 +325,15 @@ pub fn train_detector(
             ));
         }
         let train_secs = epoch_started.elapsed().as_secs_f64().max(1e-9);
+        model = recalibrate_batchnorm(
+            model,
+            &train_source,
+            config.seed,
+            image_size,
+            batch_size,
+            &device,
+            cancel,
+        )?;
 
         let val = match &val_source {
             Some(source) => Some(validate(
