@@ -35,7 +35,7 @@ enum Command {
     /// Manage users (works while the server runs).
     #[command(subcommand)]
     User(commands::user::UserCommand),
-    /// Train a classifier locally with a progress line.
+    /// Train a classifier or detector locally with a progress line.
     Train(commands::train::TrainArgs),
     /// Serve the segmentation backend API (SAM3 inference, `X-API-Key`) on
     /// `segmentation.backend_bind`.
