@@ -342,12 +342,13 @@ fn check_dataset(check: &mut Validator, model: CatalogueModel, manifest: &Manife
     });
     // A detector may look for a single kind of object; a classifier needs something to tell
     // apart.
-    let least = if wanted == TaskType::Detection { 1 } else { 2 };
+    let (least, message) = if wanted == TaskType::Detection {
+        (1, "The dataset needs at least 1 class")
+    } else {
+        (2, "The dataset needs at least 2 classes")
+    };
     check.check(manifest.classes.len() >= least, || {
-        FieldError::new(
-            "config.dataset_id",
-            format!("The dataset needs at least {least} classes"),
-        )
+        FieldError::new("config.dataset_id", message)
     });
     check.check(manifest.split(Split::Train).next().is_some(), || {
         FieldError::new("config.dataset_id", "The dataset has no training images")
