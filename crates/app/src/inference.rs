@@ -70,6 +70,8 @@ impl ServedModel {
 }
 
 struct Loaded {
+    /// The workflow's owner.
+    user_id: String,
     /// `wf_…_epoch_N`.
     version: String,
     engine: ServedModel,
@@ -90,6 +92,22 @@ impl std::fmt::Debug for ModelCache {
 }
 
 impl ModelCache {
+    /// The loaded engine of `workflow_id` when `user_id` owns it, without the database: only
+    /// completed workflows are loaded, and a completed workflow stays completed, keeps its
+    /// owner and is never deleted, so the answer is the one the database would give.
+    pub(crate) async fn owned_loaded(
+        &self,
+        workflow_id: &str,
+        user_id: &str,
+    ) -> Option<(ServedModel, String)> {
+        let mut loaded = self.loaded.lock().await;
+        let (_, entry) = loaded
+            .iter_mut()
+            .find(|(id, entry)| id == workflow_id && entry.user_id == user_id)?;
+        entry.last_used = Instant::now();
+        Some((entry.engine.clone(), entry.version.clone()))
+    }
+
     /// The engine of a completed workflow, loading it (and evicting others) when needed.
     pub(crate) async fn engine(
         &self,
@@ -123,6 +141,7 @@ impl ModelCache {
         loaded.push((
             workflow.id.clone(),
             Loaded {
+                user_id: workflow.user_id.clone(),
                 version: version.clone(),
                 engine: engine.clone(),
                 bytes,
@@ -277,9 +296,22 @@ pub async fn predict(
     workflow_id: &str,
     request: PredictRequest,
 ) -> AppResult<PredictResponse> {
-    let workflow = serving(app, principal, workflow_id).await?;
+    // A loaded model answers without the database (see `ModelCache::owned_loaded`); otherwise
+    // the workflow is checked (404, 409) before the image (400, 413), as always.
+    let hit = app
+        .models
+        .owned_loaded(workflow_id, &principal.user_id)
+        .await;
+    let workflow = match hit {
+        Some(_) => None,
+        None => Some(serving(app, principal, workflow_id).await?),
+    };
     let bytes = checked_image(app, &request).await?;
-    let (engine, version) = app.models.engine(app, &workflow).await?;
+    let (engine, version) = match (hit, workflow) {
+        (Some(hit), _) => hit,
+        (None, Some(workflow)) => app.models.engine(app, &workflow).await?,
+        (None, None) => unreachable!("a cache miss looked the workflow up"),
+    };
     let started = Instant::now();
     let predictions = engine.predict(bytes).await.map_err(|e| match e {
         ml::MlError::Image { message, .. } => AppError::invalid_field("image", message),
