@@ -1,13 +1,30 @@
-//! Runs `ml::bench` (ResNet-18 training step and inference) and, given a Python with torch, the
-//! PyTorch reference beside it. Build in release:
+//! Runs one model's benchmark cases (training step, inference with BatchNorm kept and folded)
+//! as JSON lines and, given a Python with torch (+ ultralytics for YOLOv8), the PyTorch reference
+//! and the ratios beside them. `vision bench train|infer|detect` prints the same as a table.
+//! Build in release:
 //!
 //! ```text
-//! cargo run --release -p ml --example bench -- [--python /path/to/venv/bin/python] [--script path]
+//! cargo run --release -p ml --example bench -- [--model resnet18|yolov8n] [--python /path/to/venv/bin/python] [--script path]
 //! ```
+//!
+//! ResNet-18: training b16 × 64², inference b8 × 224². YOLOv8-n: training b8 × 320², inference
+//! 1 × 640².
 
 use std::path::PathBuf;
 
-use ml::bench::{BenchOptions, compare, infer_resnet18, run_pytorch_reference, train_resnet18};
+use ml::bench::{
+    BenchOptions, BenchResult, compare, infer_resnet18, run_pytorch_reference, train_resnet18,
+};
+use ml::detect::bench::{infer_yolov8n, train_yolov8n};
+use ml::error::MlError;
+
+/// A model's cases: its training bench, its inference bench (`true`: BatchNorm folded) and the
+/// names of the matching reference cases.
+type Cases = (
+    fn(&BenchOptions) -> Result<BenchResult, MlError>,
+    fn(&BenchOptions, bool) -> Result<BenchResult, MlError>,
+    [&'static str; 2],
+);
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -15,24 +32,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.iter()
             .position(|a| a == flag)
             .and_then(|i| args.get(i + 1))
-            .map(PathBuf::from)
+            .cloned()
+    };
+    let (train, infer, reference_cases): Cases = match value("--model").as_deref() {
+        None | Some("resnet18") => (
+            train_resnet18,
+            infer_resnet18,
+            ["resnet18-train", "resnet18-infer"],
+        ),
+        Some("yolov8n") => (
+            train_yolov8n,
+            infer_yolov8n,
+            ["yolov8n-train", "yolov8n-infer"],
+        ),
+        Some(other) => return Err(format!("unknown --model {other}: resnet18 or yolov8n").into()),
     };
     let options = BenchOptions::default();
-    let train = train_resnet18(&options)?;
-    println!("{}", serde_json::to_string(&train)?);
-    let infer_plain = infer_resnet18(&options, false)?;
+    let trained = train(&options)?;
+    println!("{}", serde_json::to_string(&trained)?);
+    let infer_plain = infer(&options, false)?;
     println!("{}", serde_json::to_string(&infer_plain)?);
-    let infer_folded = infer_resnet18(&options, true)?;
+    let infer_folded = infer(&options, true)?;
     println!("{}", serde_json::to_string(&infer_folded)?);
-    if let Some(python) = value("--python") {
+    if let Some(python) = value("--python").map(PathBuf::from) {
         let script = value("--script")
+            .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("../shared/tools/bench/pytorch_reference.py"));
-        let reference =
-            run_pytorch_reference(&python, &script, &["resnet18-train", "resnet18-infer"])?;
+        let reference = run_pytorch_reference(&python, &script, &reference_cases)?;
         for line in &reference {
             println!("{}", serde_json::to_string(line)?);
         }
-        for c in compare(&[train, infer_folded], &reference) {
+        for c in compare(&[trained, infer_folded], &reference) {
             println!("{}", serde_json::to_string(&c)?);
         }
     }
