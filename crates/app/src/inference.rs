@@ -100,12 +100,7 @@ impl ModelCache {
         workflow_id: &str,
         user_id: &str,
     ) -> Option<(ServedModel, String)> {
-        let mut loaded = self.loaded.lock().await;
-        let (_, entry) = loaded
-            .iter_mut()
-            .find(|(id, entry)| id == workflow_id && entry.user_id == user_id)?;
-        entry.last_used = Instant::now();
-        Some((entry.engine.clone(), entry.version.clone()))
+        touch(&mut self.loaded.lock().await, workflow_id, user_id)
     }
 
     /// The engine of a completed workflow, loading it (and evicting others) when needed.
@@ -115,9 +110,8 @@ impl ModelCache {
         workflow: &Workflow,
     ) -> AppResult<(ServedModel, String)> {
         let mut loaded = self.loaded.lock().await;
-        if let Some((_, entry)) = loaded.iter_mut().find(|(id, _)| *id == workflow.id) {
-            entry.last_used = Instant::now();
-            return Ok((entry.engine.clone(), entry.version.clone()));
+        if let Some(hit) = touch(&mut loaded, &workflow.id, &workflow.user_id) {
+            return Ok(hit);
         }
         let (engine, bytes) = load(app, workflow).await?;
         let version = format!(
@@ -150,6 +144,19 @@ impl ModelCache {
         ));
         Ok((engine, version))
     }
+}
+
+/// The loaded engine of `workflow_id` owned by `user_id`, marked as just used.
+fn touch(
+    loaded: &mut [(String, Loaded)],
+    workflow_id: &str,
+    user_id: &str,
+) -> Option<(ServedModel, String)> {
+    let (_, entry) = loaded
+        .iter_mut()
+        .find(|(id, entry)| id == workflow_id && entry.user_id == user_id)?;
+    entry.last_used = Instant::now();
+    Some((entry.engine.clone(), entry.version.clone()))
 }
 
 /// Copies the stored model to the local scratch directory and starts an engine on it.
@@ -298,19 +305,17 @@ pub async fn predict(
 ) -> AppResult<PredictResponse> {
     // A loaded model answers without the database (see `ModelCache::owned_loaded`); otherwise
     // the workflow is checked (404, 409) before the image (400, 413), as always.
-    let hit = app
+    let (bytes, (engine, version)) = match app
         .models
         .owned_loaded(workflow_id, &principal.user_id)
-        .await;
-    let workflow = match hit {
-        Some(_) => None,
-        None => Some(serving(app, principal, workflow_id).await?),
-    };
-    let bytes = checked_image(app, &request).await?;
-    let (engine, version) = match (hit, workflow) {
-        (Some(hit), _) => hit,
-        (None, Some(workflow)) => app.models.engine(app, &workflow).await?,
-        (None, None) => unreachable!("a cache miss looked the workflow up"),
+        .await
+    {
+        Some(hit) => (checked_image(app, &request).await?, hit),
+        None => {
+            let workflow = serving(app, principal, workflow_id).await?;
+            let bytes = checked_image(app, &request).await?;
+            (bytes, app.models.engine(app, &workflow).await?)
+        }
     };
     let started = Instant::now();
     let predictions = engine.predict(bytes).await.map_err(|e| match e {
