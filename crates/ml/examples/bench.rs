@@ -1,4 +1,5 @@
-//! Runs one model's benchmark cases (training step, inference with BatchNorm kept and folded)
+//! Runs one model's benchmark cases (training step; inference with burn, BatchNorm kept and
+//! folded, and the served channels-last plan)
 //! as JSON lines and, given a Python with torch (+ ultralytics for YOLOv8), the PyTorch reference
 //! and the ratios beside them. `vision bench train|infer|detect` prints the same as a table.
 //! Build in release:
@@ -13,16 +14,17 @@
 use std::path::PathBuf;
 
 use ml::bench::{
-    BenchOptions, BenchResult, compare, infer_resnet18, run_pytorch_reference, train_resnet18,
+    BenchOptions, BenchResult, InferPath, compare, infer_resnet18, run_pytorch_reference,
+    train_resnet18,
 };
 use ml::detect::bench::{infer_yolov8n, train_yolov8n};
 use ml::error::MlError;
 
-/// A model's cases: its training bench, its inference bench (`true`: BatchNorm folded) and the
+/// A model's cases: its training bench, its inference bench (along an [`InferPath`]) and the
 /// names of the matching reference cases.
 type Cases = (
     fn(&BenchOptions) -> Result<BenchResult, MlError>,
-    fn(&BenchOptions, bool) -> Result<BenchResult, MlError>,
+    fn(&BenchOptions, InferPath) -> Result<BenchResult, MlError>,
     [&'static str; 2],
 );
 
@@ -50,10 +52,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let options = BenchOptions::default();
     let trained = train(&options)?;
     println!("{}", serde_json::to_string(&trained)?);
-    let infer_plain = infer(&options, false)?;
-    println!("{}", serde_json::to_string(&infer_plain)?);
-    let infer_folded = infer(&options, true)?;
-    println!("{}", serde_json::to_string(&infer_folded)?);
+    let mut served = None;
+    for path in [
+        InferPath::Burn,
+        InferPath::BurnFolded,
+        InferPath::ChannelsLast,
+    ] {
+        let result = infer(&options, path)?;
+        println!("{}", serde_json::to_string(&result)?);
+        served = Some(result);
+    }
     if let Some(python) = value("--python").map(PathBuf::from) {
         let script = value("--script")
             .map(PathBuf::from)
@@ -62,7 +70,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for line in &reference {
             println!("{}", serde_json::to_string(line)?);
         }
-        for c in compare(&[trained, infer_folded], &reference) {
+        for c in compare(
+            &[Some(trained), served]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>(),
+            &reference,
+        ) {
             println!("{}", serde_json::to_string(&c)?);
         }
     }

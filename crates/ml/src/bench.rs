@@ -150,37 +150,62 @@ pub fn train_resnet18(options: &BenchOptions) -> Result<BenchResult, MlError> {
     ))
 }
 
-/// ResNet-18 inference, batch 8 × 3×224×224, 1000 classes, optionally with BatchNorm folded.
-pub fn infer_resnet18(
-    options: &BenchOptions,
-    fold_batchnorm: bool,
-) -> Result<BenchResult, MlError> {
+/// How an inference benchmark runs the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InferPath {
+    /// burn's forward with the BatchNorm layers.
+    Burn,
+    /// burn's forward with BatchNorm folded into the convolutions.
+    BurnFolded,
+    /// The channels-last plan of [`crate::nhwc`] (what the inference engines serve with on CPU).
+    ChannelsLast,
+}
+
+impl InferPath {
+    /// How the result's `detail` names the path.
+    pub fn detail(self) -> &'static str {
+        match self {
+            InferPath::Burn => "burn, batchnorm kept",
+            InferPath::BurnFolded => "burn, batchnorm folded into conv",
+            InferPath::ChannelsLast => "served: channels-last plan, batchnorm folded",
+        }
+    }
+}
+
+/// ResNet-18 inference, batch 8 × 3×224×224, 1000 classes, logits read back.
+pub fn infer_resnet18(options: &BenchOptions, path: InferPath) -> Result<BenchResult, MlError> {
     let (batch, size) = (8, 224);
     let device = options.device.device()?;
     device.seed(0);
     let model = Classifier::new(Architecture::Resnet18, 1000, &device)?.valid();
-    let model = if fold_batchnorm {
-        model.fold_batchnorm()
-    } else {
-        model
-    };
     let x = Tensor::<4>::random(
         [batch, 3, size, size],
         Distribution::Normal(0.0, 1.0),
         &device,
     );
-    let secs = timed(options, || {
-        let logits = model.forward(x.clone());
+    let readback = |logits: Tensor<2>| {
         logits
             .into_data()
             .try_into_vec::<f32>()
             .map(|_| ())
             .map_err(|e| MlError::External(format!("readback: {e:?}")))
-    })?;
-    let detail = if fold_batchnorm {
-        "batchnorm folded into conv"
-    } else {
-        "batchnorm kept"
+    };
+    let secs = match path {
+        InferPath::Burn => timed(options, || readback(model.forward(x.clone())))?,
+        InferPath::BurnFolded => {
+            let model = model.fold_batchnorm();
+            timed(options, || readback(model.forward(x.clone())))?
+        }
+        InferPath::ChannelsLast => {
+            let plan = crate::nhwc::ClassifierNhwc::new(model)?;
+            let pixels = crate::nhwc::tensor_values(x)?;
+            timed(options, || {
+                let input =
+                    crate::nhwc::FeatureMap::from_nchw_values(&pixels, batch, 3, size, size);
+                plan.forward(&input);
+                Ok(())
+            })?
+        }
     };
     Ok(bench_result(
         "resnet18-infer",
@@ -188,7 +213,7 @@ pub fn infer_resnet18(
         batch,
         size,
         secs,
-        detail.into(),
+        path.detail().into(),
     ))
 }
 

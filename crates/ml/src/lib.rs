@@ -11,6 +11,7 @@ pub mod device;
 pub mod error;
 pub mod infer;
 pub mod models;
+pub mod nhwc;
 pub mod rng;
 pub mod train;
 

@@ -13,8 +13,9 @@ use burn::tensor::{Distribution, Tensor};
 use super::assign::GtBox;
 use super::loss::DetectionLoss;
 use super::model::{YoloSize, YoloV8};
-use crate::bench::{BenchOptions, BenchResult, bench_result, timed};
+use crate::bench::{BenchOptions, BenchResult, InferPath, bench_result, timed};
 use crate::error::MlError;
+use crate::nhwc::{FeatureMap, YoloNhwc, tensor_values};
 
 fn sync(device: &burn::tensor::Device) -> Result<(), MlError> {
     device
@@ -96,36 +97,41 @@ pub fn train_step(
     Ok(bench_result(case, options, batch, size, secs, detail))
 }
 
-/// YOLOv8-n inference on one 3×640×640 image (80 classes, raw outputs read back), optionally
-/// with BatchNorm folded. `median_secs · 1000` is the latency in ms.
-pub fn infer_yolov8n(options: &BenchOptions, fold_batchnorm: bool) -> Result<BenchResult, MlError> {
+/// YOLOv8-n inference on one 3×640×640 image (80 classes, raw outputs read back) along `path`.
+/// `median_secs · 1000` is the latency in ms.
+pub fn infer_yolov8n(options: &BenchOptions, path: InferPath) -> Result<BenchResult, MlError> {
     let (batch, size) = (1, 640);
     let device = options.device.device()?;
     device.seed(0);
     let model = YoloV8::seeded(YoloSize::N, 80, 0, &device).valid();
-    let model = if fold_batchnorm {
-        model.fold_batchnorm()
-    } else {
-        model
-    };
     let x = Tensor::<4>::random(
         [batch, 3, size, size],
         Distribution::Normal(0.0, 1.0),
         &device,
     );
-    let secs = timed(options, || {
-        for level in model.forward(x.clone()) {
+    let readback = |levels: Vec<Tensor<4>>| {
+        for level in levels {
             level
                 .into_data()
                 .try_into_vec::<f32>()
                 .map_err(|e| MlError::External(format!("readback: {e:?}")))?;
         }
         Ok(())
-    })?;
-    let detail = if fold_batchnorm {
-        "batchnorm folded into conv"
-    } else {
-        "batchnorm kept"
+    };
+    let secs = match path {
+        InferPath::Burn => timed(options, || readback(model.forward(x.clone())))?,
+        InferPath::BurnFolded => {
+            let model = model.fold_batchnorm();
+            timed(options, || readback(model.forward(x.clone())))?
+        }
+        InferPath::ChannelsLast => {
+            let plan = YoloNhwc::new(model)?;
+            let pixels = tensor_values(x)?;
+            timed(options, || {
+                let input = FeatureMap::from_nchw_values(&pixels, batch, 3, size, size);
+                readback(plan.forward(&input, &device))
+            })?
+        }
     };
     Ok(bench_result(
         "yolov8n-infer",
@@ -133,6 +139,6 @@ pub fn infer_yolov8n(options: &BenchOptions, fold_batchnorm: bool) -> Result<Ben
         batch,
         size,
         secs,
-        detail.into(),
+        path.detail().into(),
     ))
 }

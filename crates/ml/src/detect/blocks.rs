@@ -5,9 +5,9 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
+use crate::models::activation::silu;
 use crate::models::layers::{conv_bn, fold};
 
 /// BatchNorm's running-average momentum (Ultralytics' value).

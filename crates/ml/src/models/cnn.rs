@@ -16,15 +16,15 @@ const WIDTHS: [usize; 3] = [32, 64, 128];
 /// The small CNN (parameter names `conv1`, `bn1`, …, `fc` like a torchvision model).
 #[derive(Module, Debug)]
 pub struct SmallCnn {
-    conv1: Conv2d,
-    bn1: Option<BatchNorm>,
-    conv2: Conv2d,
-    bn2: Option<BatchNorm>,
-    conv3: Conv2d,
-    bn3: Option<BatchNorm>,
-    pool: MaxPool2d,
-    avgpool: AdaptiveAvgPool2d,
-    fc: Linear,
+    pub(crate) conv1: Conv2d,
+    pub(crate) bn1: Option<BatchNorm>,
+    pub(crate) conv2: Conv2d,
+    pub(crate) bn2: Option<BatchNorm>,
+    pub(crate) conv3: Conv2d,
+    pub(crate) bn3: Option<BatchNorm>,
+    pub(crate) pool: MaxPool2d,
+    pub(crate) avgpool: AdaptiveAvgPool2d,
+    pub(crate) fc: Linear,
 }
 
 impl SmallCnn {

@@ -1,6 +1,7 @@
 //! Classification models: a small fast CNN and the ResNet family in torchvision layout; the
 //! [`Architecture`] catalogue also names the detectors of [`crate::detect`].
 
+pub(crate) mod activation;
 mod cnn;
 pub mod init;
 pub(crate) mod layers;

@@ -38,21 +38,21 @@ impl ResNetDepth {
 /// The 1×1 projection on a block's shortcut (`downsample.0` conv and `downsample.1` BatchNorm).
 #[derive(Module, Debug)]
 pub struct Downsample {
-    conv: Conv2d,
-    bn: Option<BatchNorm>,
+    pub(crate) conv: Conv2d,
+    pub(crate) bn: Option<BatchNorm>,
 }
 
 /// A basic block (two 3×3 convs) or, when `conv3` is present, a bottleneck block
 /// (1×1 → 3×3 with the stride → 1×1 with 4× expansion, torchvision v1.5).
 #[derive(Module, Debug)]
 pub struct Block {
-    conv1: Conv2d,
-    bn1: Option<BatchNorm>,
-    conv2: Conv2d,
-    bn2: Option<BatchNorm>,
-    conv3: Option<Conv2d>,
-    bn3: Option<BatchNorm>,
-    downsample: Option<Downsample>,
+    pub(crate) conv1: Conv2d,
+    pub(crate) bn1: Option<BatchNorm>,
+    pub(crate) conv2: Conv2d,
+    pub(crate) bn2: Option<BatchNorm>,
+    pub(crate) conv3: Option<Conv2d>,
+    pub(crate) bn3: Option<BatchNorm>,
+    pub(crate) downsample: Option<Downsample>,
 }
 
 impl Block {
@@ -135,15 +135,15 @@ impl Downsample {
 /// A ResNet classifier.
 #[derive(Module, Debug)]
 pub struct ResNet {
-    conv1: Conv2d,
-    bn1: Option<BatchNorm>,
-    maxpool: MaxPool2d,
-    layer1: Vec<Block>,
-    layer2: Vec<Block>,
-    layer3: Vec<Block>,
-    layer4: Vec<Block>,
-    avgpool: AdaptiveAvgPool2d,
-    fc: Linear,
+    pub(crate) conv1: Conv2d,
+    pub(crate) bn1: Option<BatchNorm>,
+    pub(crate) maxpool: MaxPool2d,
+    pub(crate) layer1: Vec<Block>,
+    pub(crate) layer2: Vec<Block>,
+    pub(crate) layer3: Vec<Block>,
+    pub(crate) layer4: Vec<Block>,
+    pub(crate) avgpool: AdaptiveAvgPool2d,
+    pub(crate) fc: Linear,
 }
 
 impl ResNet {

@@ -1,7 +1,7 @@
 //! `vision bench train|infer|detect`: ResNet-18 and YOLOv8n throughput beside PyTorch.
 
 use super::reference::pytorch_reference;
-use ml::bench::{BenchOptions, BenchResult};
+use ml::bench::{BenchOptions, BenchResult, InferPath};
 use std::path::PathBuf;
 
 /// Options of `vision bench train`, `infer` and `detect`.
@@ -26,10 +26,11 @@ pub struct ModelBenchArgs {
 pub enum Case {
     /// ResNet-18 training step, batch 16 × 3×64×64.
     Train,
-    /// ResNet-18 inference, batch 8 × 3×224×224 (BatchNorm folded).
+    /// ResNet-18 inference, batch 8 × 3×224×224: the served channels-last plan and burn's forward
+    /// (both with BatchNorm folded).
     Infer,
     /// YOLOv8n training step (batch 8 × 3×320×320) and inference latency (one 3×640×640
-    /// image, BatchNorm folded).
+    /// image, BatchNorm folded; served plan and burn's forward).
     Detect,
 }
 
@@ -42,10 +43,14 @@ pub fn run(case: Case, args: &ModelBenchArgs) -> anyhow::Result<()> {
     };
     let ours: Vec<BenchResult> = match case {
         Case::Train => vec![ml::bench::train_resnet18(&options)?],
-        Case::Infer => vec![ml::bench::infer_resnet18(&options, true)?],
+        Case::Infer => vec![
+            ml::bench::infer_resnet18(&options, InferPath::ChannelsLast)?,
+            ml::bench::infer_resnet18(&options, InferPath::BurnFolded)?,
+        ],
         Case::Detect => vec![
             ml::detect::bench::train_yolov8n(&options)?,
-            ml::detect::bench::infer_yolov8n(&options, true)?,
+            ml::detect::bench::infer_yolov8n(&options, InferPath::ChannelsLast)?,
+            ml::detect::bench::infer_yolov8n(&options, InferPath::BurnFolded)?,
         ],
     };
     let python = match &args.make_venv {
@@ -58,7 +63,8 @@ pub fn run(case: Case, args: &ModelBenchArgs) -> anyhow::Result<()> {
         }
         None => args.python.clone(),
     };
-    let cases: Vec<&str> = ours.iter().map(|r| r.case.as_str()).collect();
+    let mut cases: Vec<&str> = ours.iter().map(|r| r.case.as_str()).collect();
+    cases.dedup();
     let reference = pytorch_reference(python.as_deref(), &cases)?.unwrap_or_default();
     let comparisons = ml::bench::compare(&ours, &reference);
     println!(
@@ -71,6 +77,7 @@ pub fn run(case: Case, args: &ModelBenchArgs) -> anyhow::Result<()> {
         "{:<16} {:<18} {:>10} {:>10} {:>12} {:>8}",
         "case", "", "images/s", "ms/batch", "peak RSS", "ratio"
     );
+    let mut shown = Vec::new();
     for (result, row) in ours.iter().zip(&comparisons) {
         let rss = result
             .peak_rss_mib
@@ -78,13 +85,20 @@ pub fn run(case: Case, args: &ModelBenchArgs) -> anyhow::Result<()> {
         println!(
             "{:<16} {:<18} {:>10.2} {:>10.1} {:>12} {:>8}",
             result.case,
-            "vision (burn flex)",
+            if result.detail == InferPath::ChannelsLast.detail() {
+                "vision (served)"
+            } else {
+                "vision (burn flex)"
+            },
             result.images_per_sec,
             result.median_secs * 1000.0,
             rss,
             ""
         );
-        if let (Some(pytorch), Some(ratio)) = (row.pytorch, row.ratio) {
+        if let (Some(pytorch), Some(ratio)) = (row.pytorch, row.ratio)
+            && !shown.contains(&result.case)
+        {
+            shown.push(result.case.clone());
             println!(
                 "{:<16} {:<18} {:>10.2} {:>10.1} {:>12} {:>7.2}×",
                 result.case,

@@ -1,0 +1,146 @@
+//! The one call into `gemm`'s unsafe matrix product, behind a safe signature whose bounds are
+//! checked before the call.
+
+use gemm::Parallelism;
+
+/// A row-major matrix view inside a slice: element `(r, c)` is `data[r · row_stride + c]`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MatRef<'a> {
+    /// Backing elements.
+    pub data: &'a [f32],
+    /// Rows.
+    pub rows: usize,
+    /// Columns.
+    pub cols: usize,
+    /// Distance between the starts of consecutive rows (≥ `cols`).
+    pub row_stride: usize,
+}
+
+impl<'a> MatRef<'a> {
+    /// A contiguous `rows × cols` matrix.
+    pub fn dense(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Self {
+            data,
+            rows,
+            cols,
+            row_stride: cols,
+        }
+    }
+
+    /// Whether every element `(r, c)` lies inside `data`.
+    fn in_bounds(&self) -> bool {
+        self.row_stride >= self.cols
+            && (self.rows == 0
+                || self.cols == 0
+                || (self.rows - 1)
+                    .checked_mul(self.row_stride)
+                    .and_then(|last_row| last_row.checked_add(self.cols))
+                    .is_some_and(|end| end <= self.data.len()))
+    }
+}
+
+/// `dst = lhs · rhs`, `dst` a contiguous row-major `lhs.rows × rhs.cols` matrix (overwritten).
+/// With `parallel`, gemm splits the product over rayon's threads.
+///
+/// # Panics
+/// When the shapes do not agree or a view does not fit in its slice.
+pub(crate) fn matmul(dst: &mut [f32], lhs: MatRef<'_>, rhs: MatRef<'_>, parallel: bool) {
+    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+    assert_eq!(rhs.rows, k, "matmul: inner dimensions differ");
+    assert_eq!(dst.len(), m * n, "matmul: destination size");
+    assert!(
+        lhs.in_bounds() && rhs.in_bounds(),
+        "matmul: view out of bounds"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        dst.fill(0.0);
+        return;
+    }
+    let parallelism = if parallel {
+        Parallelism::Rayon(0)
+    } else {
+        Parallelism::None
+    };
+    // SAFETY: `dst` holds exactly m·n elements, written at (r, c) ↦ r·n + c (row stride n,
+    // column stride 1); `lhs` and `rhs` were checked above to contain every element their strides
+    // address (m×k and k×n). `dst` is an exclusive borrow, so it cannot alias the inputs, and
+    // `read_dst = false` means its previous contents are never read.
+    #[allow(unsafe_code)]
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            lhs.data.as_ptr(),
+            1,
+            lhs.row_stride as isize,
+            rhs.data.as_ptr(),
+            1,
+            rhs.row_stride as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn naive(lhs: MatRef<'_>, rhs: MatRef<'_>) -> Vec<f32> {
+        let mut out = vec![0.0f32; lhs.rows * rhs.cols];
+        for r in 0..lhs.rows {
+            for c in 0..rhs.cols {
+                out[r * rhs.cols + c] = (0..lhs.cols)
+                    .map(|i| lhs.data[r * lhs.row_stride + i] * rhs.data[i * rhs.row_stride + c])
+                    .sum();
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_the_definition(
+            m in 1usize..40, k in 1usize..40, n in 1usize..40, pad in 0usize..5, parallel: bool,
+            seed in 0u64..1000,
+        ) {
+            let value = |i: usize| (((i as u64 * 2_654_435_761 + seed) % 1000) as f32 - 500.0) / 250.0;
+            let lhs_data: Vec<f32> = (0..m * (k + pad)).map(value).collect();
+            let rhs_data: Vec<f32> = (0..k * n).map(|i| value(i + 7)).collect();
+            let lhs = MatRef { data: &lhs_data, rows: m, cols: k, row_stride: k + pad };
+            let rhs = MatRef::dense(&rhs_data, k, n);
+            let mut dst = vec![f32::NAN; m * n];
+            matmul(&mut dst, lhs, rhs, parallel);
+            for (a, b) in dst.iter().zip(naive(lhs, rhs)) {
+                prop_assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "out of bounds")]
+    fn a_view_larger_than_its_slice_is_refused() {
+        let data = [0.0f32; 5];
+        let lhs = MatRef {
+            data: &data,
+            rows: 2,
+            cols: 3,
+            row_stride: 3,
+        };
+        let rhs = MatRef::dense(&data[..3], 3, 1);
+        matmul(&mut [0.0; 2], lhs, rhs, false);
+    }
+}

@@ -1,0 +1,157 @@
+//! Forward-only execution of BatchNorm-folded convolutional nets on channels-last (NHWC) data.
+//!
+//! burn-flex runs every convolution on NCHW tensors: it converts the input to NHWC on one
+//! thread, builds im2col tiles, multiplies, scatters the result back to NCHW, and then bias,
+//! activation and residual each take another pass over memory. On ResNet-18 inference that
+//! overhead was ~45 % of the time next to the matrix products themselves. Serving keeps the
+//! activations channels-last from the first layer to the last, so a pointwise convolution is a
+//! single product on the activations as they lie, im2col copies whole channel runs, and each
+//! output tile gets its bias, residual and activation while still in cache.
+//!
+//! Training keeps burn's convolutions (it needs their backward pass); the plans here are built
+//! from a trained model's folded weights and checked against burn's forward in the tests.
+
+mod classifier;
+mod conv;
+mod gemm;
+mod ops;
+mod yolo;
+
+pub use classifier::ClassifierNhwc;
+pub use conv::{Activation, ConvNhwc};
+pub use ops::{LinearNhwc, MaxPoolNhwc, concat_channels, global_average_pool, upsample_nearest};
+pub use yolo::YoloNhwc;
+
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::error::MlError;
+
+/// A batch of feature maps, channels last: element `(b, y, x, c)` is at
+/// `((b · height + y) · width + x) · channels + c`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureMap {
+    /// Images.
+    pub batch: usize,
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+    /// Channels.
+    pub channels: usize,
+    /// Values.
+    pub data: Vec<f32>,
+}
+
+impl FeatureMap {
+    /// All zeros.
+    pub fn zeros(batch: usize, height: usize, width: usize, channels: usize) -> Self {
+        Self {
+            batch,
+            height,
+            width,
+            channels,
+            data: vec![0.0; batch * height * width * channels],
+        }
+    }
+
+    /// `[batch, height, width, channels]`.
+    pub fn shape(&self) -> [usize; 4] {
+        [self.batch, self.height, self.width, self.channels]
+    }
+
+    /// Pixels over the whole batch (rows of the `pixels × channels` matrix).
+    pub fn pixels(&self) -> usize {
+        self.batch * self.height * self.width
+    }
+
+    /// The channel range `channels` of the pixels `pixels` as a matrix view.
+    pub(crate) fn rows(
+        &self,
+        channels: std::ops::Range<usize>,
+        pixels: std::ops::Range<usize>,
+    ) -> gemm::MatRef<'_> {
+        let start = pixels.start * self.channels + channels.start;
+        let end = (pixels.end * self.channels).max(start);
+        gemm::MatRef {
+            data: &self.data[start..end],
+            rows: pixels.len(),
+            cols: channels.len(),
+            row_stride: self.channels,
+        }
+    }
+
+    /// A copy of the channel range `channels`.
+    pub fn channel_slice(&self, channels: std::ops::Range<usize>) -> Self {
+        let mut out = Self::zeros(self.batch, self.height, self.width, channels.len());
+        for (dst, src) in out
+            .data
+            .chunks_exact_mut(channels.len())
+            .zip(self.data.chunks_exact(self.channels))
+        {
+            dst.copy_from_slice(&src[channels.clone()]);
+        }
+        out
+    }
+
+    /// From burn's NCHW layout.
+    pub fn from_nchw(tensor: Tensor<4>) -> Result<Self, MlError> {
+        let [batch, channels, height, width] = tensor.dims();
+        let source = tensor_values(tensor)?;
+        Ok(Self::from_nchw_values(
+            &source, batch, channels, height, width,
+        ))
+    }
+
+    /// From NCHW values (e.g. preprocessed images).
+    pub fn from_nchw_values(
+        source: &[f32],
+        batch: usize,
+        channels: usize,
+        height: usize,
+        width: usize,
+    ) -> Self {
+        let mut map = Self::zeros(batch, height, width, channels);
+        let plane = height * width;
+        for b in 0..batch {
+            for c in 0..channels {
+                let src = &source[(b * channels + c) * plane..(b * channels + c + 1) * plane];
+                for (p, v) in src.iter().enumerate() {
+                    map.data[(b * plane + p) * channels + c] = *v;
+                }
+            }
+        }
+        map
+    }
+
+    /// To burn's NCHW layout on `device`.
+    pub fn to_nchw(&self, device: &Device) -> Tensor<4> {
+        let plane = self.height * self.width;
+        let mut values = vec![0.0f32; self.data.len()];
+        for b in 0..self.batch {
+            for (p, pixel) in self.data[b * plane * self.channels..(b + 1) * plane * self.channels]
+                .chunks_exact(self.channels)
+                .enumerate()
+            {
+                for (c, v) in pixel.iter().enumerate() {
+                    values[(b * self.channels + c) * plane + p] = *v;
+                }
+            }
+        }
+        Tensor::from_data(
+            TensorData::new(values, [self.batch, self.channels, self.height, self.width]),
+            device,
+        )
+    }
+}
+
+/// The values of an f32 tensor, row-major.
+pub fn tensor_values<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>, MlError> {
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| MlError::Weights(format!("reading a tensor: {e:?}")))
+}
+
+#[cfg(test)]
+mod tests;
