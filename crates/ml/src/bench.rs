@@ -417,9 +417,10 @@ mod tests {
             warmup: 0,
             iterations: 1,
         };
-        let r = infer_resnet18(&options, true)?;
+        let r = infer_resnet18(&options, InferPath::ChannelsLast)?;
         assert!(r.images_per_sec > 0.0);
         assert_eq!(r.case, "resnet18-infer");
+        assert_eq!(r.detail, InferPath::ChannelsLast.detail());
         Ok(())
     }
 }

@@ -19,6 +19,7 @@ use crate::artefact::{self, ArtefactConfig};
 use crate::device::DeviceSpec;
 use crate::error::MlError;
 use crate::models::Classifier;
+use crate::nhwc::{ClassifierNhwc, FeatureMap};
 
 /// One image to classify.
 #[derive(Debug, Clone)]
@@ -46,6 +47,7 @@ pub struct EngineOptions {
     /// Device the model runs on.
     pub device: DeviceSpec,
     /// Fold BatchNorm into the convolutions at load time (faster, same results up to rounding).
+    /// On the CPU the folded model then runs as a channels-last plan ([`crate::nhwc`]).
     pub fold_batchnorm: bool,
     /// Most images in one forward pass when queued requests are batched together.
     pub max_batch: usize,
@@ -211,16 +213,18 @@ impl InferenceEngine {
         let device = options.device.device()?;
         let dir = dir.to_path_buf();
         let thread_config = config.clone();
-        let setup = move || -> Result<(Classifier, Device), MlError> {
+        let setup = move || -> Result<(ServedClassifier, Device), MlError> {
             let (_, model) = artefact::load(&dir, &device)?;
-            let model = if options.fold_batchnorm {
-                model.fold_batchnorm()
-            } else {
-                model
+            let model = match (options.fold_batchnorm, options.device) {
+                (true, DeviceSpec::Cpu) => {
+                    ServedClassifier::ChannelsLast(ClassifierNhwc::new(model)?)
+                }
+                (true, _) => ServedClassifier::Burn(model.fold_batchnorm()),
+                (false, _) => ServedClassifier::Burn(model),
             };
             Ok((model, device))
         };
-        let serve = move |(model, device): &(Classifier, Device), requests| {
+        let serve = move |(model, device): &(ServedClassifier, Device), requests| {
             serve(model, &thread_config, device, requests)
         };
         let engine = EngineThread::spawn("ml-infer", options.max_batch, setup, serve)?;
@@ -315,26 +319,62 @@ fn top_k(probabilities: &[f32], k: usize, classes: &[String]) -> Vec<Prediction>
         .collect()
 }
 
+/// How the engine thread runs its classifier.
+// One value per loaded model: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
+enum ServedClassifier {
+    /// burn's forward (on any device).
+    Burn(Classifier),
+    /// The folded model as a channels-last plan (CPU).
+    ChannelsLast(ClassifierNhwc),
+}
+
 /// Class probabilities `[n, classes]` for preprocessed pixels.
 fn run_model(
-    model: &Classifier,
+    model: &ServedClassifier,
     device: &Device,
     pixels: Vec<f32>,
     count: usize,
     image_size: usize,
 ) -> Result<Vec<f32>, MlError> {
-    let input = Tensor::<4>::from_data(
-        TensorData::new(pixels, [count, 3, image_size, image_size]),
-        device,
-    );
-    softmax(model.forward(input), 1)
-        .into_data()
-        .try_into_vec::<f32>()
-        .map_err(|e| MlError::Weights(format!("reading probabilities: {e:?}")))
+    match model {
+        ServedClassifier::Burn(model) => {
+            let input = Tensor::<4>::from_data(
+                TensorData::new(pixels, [count, 3, image_size, image_size]),
+                device,
+            );
+            softmax(model.forward(input), 1)
+                .into_data()
+                .try_into_vec::<f32>()
+                .map_err(|e| MlError::Weights(format!("reading probabilities: {e:?}")))
+        }
+        ServedClassifier::ChannelsLast(plan) => {
+            let input = FeatureMap::from_nchw_values(&pixels, count, 3, image_size, image_size);
+            let mut logits = plan.forward(&input);
+            softmax_rows(&mut logits, count);
+            Ok(logits)
+        }
+    }
+}
+
+/// Softmax of each of the `rows` rows of `values`, in place.
+fn softmax_rows(values: &mut [f32], rows: usize) {
+    let width = values.len() / rows.max(1);
+    for row in values.chunks_exact_mut(width.max(1)) {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0;
+        for v in row.iter_mut() {
+            *v = (*v - max).exp();
+            sum += *v;
+        }
+        for v in row.iter_mut() {
+            *v /= sum;
+        }
+    }
 }
 
 fn serve(
-    model: &Classifier,
+    model: &ServedClassifier,
     config: &ArtefactConfig,
     device: &Device,
     requests: Vec<Request<usize, Vec<Prediction>>>,

@@ -16,10 +16,12 @@ use super::postprocess::{self, BoxPrediction, Letterbox, NmsOptions, Xyxy};
 use super::weights::ULTRALYTICS;
 use crate::artefact::{self, ArtefactConfig, TASK_DETECTION};
 use crate::data::Normalization;
+use crate::device::DeviceSpec;
 use crate::error::MlError;
 use crate::infer::{
     EngineOptions, EngineThread, ImageInput, Request, answer, answer_blocking, prepare_requests,
 };
+use crate::nhwc::{FeatureMap, YoloNhwc};
 
 /// One detected object in the original image's pixels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,7 +73,10 @@ impl std::fmt::Debug for DetectorEngine {
 }
 
 struct Served {
+    /// The model (its head decodes the raw outputs).
     model: YoloV8,
+    /// The folded model as a channels-last plan, when serving on the CPU with folding.
+    plan: Option<YoloNhwc>,
     device: Device,
     config: Arc<ArtefactConfig>,
 }
@@ -91,8 +96,13 @@ impl DetectorEngine {
             } else {
                 model
             };
+            let plan = match (options.fold_batchnorm, options.device) {
+                (true, DeviceSpec::Cpu) => Some(YoloNhwc::new(model.clone())?),
+                _ => None,
+            };
             Ok(Served {
                 model,
+                plan,
                 device,
                 config: thread_config,
             })
@@ -161,11 +171,16 @@ fn serve(served: &Served, requests: Vec<Request<NmsOptions, Answer>>) {
             pixels.extend_from_slice(p);
         }
     }
-    let input = Tensor::<4>::from_data(
-        TensorData::new(pixels, [total, 3, size, size]),
-        &served.device,
-    );
-    let levels = served.model.forward(input);
+    let levels = match &served.plan {
+        Some(plan) => plan.forward(
+            &FeatureMap::from_nchw_values(&pixels, total, 3, size, size),
+            &served.device,
+        ),
+        None => served.model.forward(Tensor::<4>::from_data(
+            TensorData::new(pixels, [total, 3, size, size]),
+            &served.device,
+        )),
+    };
     let per_image: Vec<(Letterbox, NmsOptions)> = accepted
         .iter()
         .flat_map(|(request, images)| images.iter().map(|(_, lb)| (*lb, request.query)))
