@@ -8,7 +8,7 @@ use burn::nn::conv::Conv2d;
 use rayon::prelude::*;
 
 use super::gemm::{MatRef, matmul};
-use super::{FeatureMap, tensor_values};
+use super::{FeatureMap, pool, tensor_values};
 use crate::error::MlError;
 use crate::models::activation::silu_one;
 
@@ -123,7 +123,7 @@ impl ConvNhwc {
         let [top, left, bottom, right] = self.padding;
         let out_h = (x.height + top + bottom - kh) / sh + 1;
         let out_w = (x.width + left + right - kw) / sw + 1;
-        let mut out = FeatureMap::zeros(x.batch, out_h, out_w, self.out_channels);
+        let mut out = FeatureMap::scratch(x.batch, out_h, out_w, self.out_channels);
         if let Some(r) = residual {
             assert_eq!(r.shape(), out.shape(), "residual shape");
         }
@@ -149,11 +149,12 @@ impl ConvNhwc {
             if pointwise {
                 matmul(&mut out.data, x.rows(channels, 0..rows), weight, true);
             } else {
-                let mut cols = vec![0.0f32; rows * k];
+                let mut cols = pool::take(rows * k);
                 cols.par_chunks_mut(k * 64)
                     .enumerate()
                     .for_each(|(i, block)| geometry.im2col(block, i * 64));
                 matmul(&mut out.data, MatRef::dense(&cols, rows, k), weight, true);
+                pool::give(cols);
             }
             out.data
                 .par_chunks_mut(TILE_ROWS * n)
@@ -210,13 +211,26 @@ impl Geometry<'_> {
             let p = first_row + i;
             let (b, rem) = (p / self.out_hw, p % self.out_hw);
             let (oy, ox) = (rem / self.out_w, rem % self.out_w);
+            let ix0 = (ox * sw).wrapping_sub(pl);
             for ky in 0..kh {
                 let iy = (oy * sh + ky).wrapping_sub(pt);
-                for kx in 0..kw {
-                    let ix = (ox * sw + kx).wrapping_sub(pl);
-                    let dst = &mut row[(ky * kw + kx) * c..(ky * kw + kx + 1) * c];
-                    if iy < x.height && ix < x.width {
-                        let start = ((b * x.height + iy) * x.width + ix) * x.channels;
+                let taps = &mut row[ky * kw * c..(ky + 1) * kw * c];
+                if iy >= x.height {
+                    taps.fill(0.0);
+                    continue;
+                }
+                let line = (b * x.height + iy) * x.width;
+                // All of the kernel row inside the image and every channel taken: the taps are
+                // one contiguous run of the input (the common case, one copy instead of `kw`).
+                if c == x.channels && ix0 < x.width && ix0 + kw <= x.width {
+                    let start = (line + ix0) * c;
+                    taps.copy_from_slice(&x.data[start..start + kw * c]);
+                    continue;
+                }
+                for (kx, dst) in taps.chunks_exact_mut(c).enumerate() {
+                    let ix = ix0.wrapping_add(kx);
+                    if ix < x.width {
+                        let start = (line + ix) * x.channels;
                         dst.copy_from_slice(
                             &x.data[start + self.channels.start..start + self.channels.end],
                         );
@@ -231,18 +245,29 @@ impl Geometry<'_> {
 
 /// `tile[r][c] = activation(tile[r][c] + bias[c] + residual[r][c])`, vectorised over channels.
 fn epilogue(tile: &mut [f32], bias: &[f32], residual: Option<&[f32]>, activation: Activation) {
+    let arch = pulp::Arch::new();
+    match activation {
+        Activation::Identity => arch.dispatch(Epilogue(tile, bias, residual, |v: f32| v)),
+        Activation::Relu => arch.dispatch(Epilogue(tile, bias, residual, |v: f32| v.max(0.0))),
+        Activation::Silu => arch.dispatch(Epilogue(tile, bias, residual, silu_one)),
+    }
+}
+
+/// The epilogue as a pulp kernel (see [`crate::models::activation::Map`]).
+struct Epilogue<'a, F>(&'a mut [f32], &'a [f32], Option<&'a [f32]>, F);
+
+impl<F: Fn(f32) -> f32> pulp::WithSimd for Epilogue<'_, F> {
+    type Output = ();
+
     #[inline(always)]
-    fn apply(
-        tile: &mut [f32],
-        bias: &[f32],
-        residual: Option<&[f32]>,
-        f: impl Fn(f32) -> f32 + Copy,
-    ) {
-        pulp::Arch::new().dispatch(|| match residual {
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let Epilogue(tile, bias, residual, f) = self;
+        let width = bias.len();
+        match residual {
             Some(residual) => {
                 for (row, res) in tile
-                    .chunks_exact_mut(bias.len())
-                    .zip(residual.chunks_exact(bias.len()))
+                    .chunks_exact_mut(width)
+                    .zip(residual.chunks_exact(width))
                 {
                     for ((v, b), r) in row.iter_mut().zip(bias).zip(res) {
                         *v = f(*v + b + r);
@@ -250,17 +275,12 @@ fn epilogue(tile: &mut [f32], bias: &[f32], residual: Option<&[f32]>, activation
                 }
             }
             None => {
-                for row in tile.chunks_exact_mut(bias.len()) {
+                for row in tile.chunks_exact_mut(width) {
                     for (v, b) in row.iter_mut().zip(bias) {
                         *v = f(*v + b);
                     }
                 }
             }
-        })
-    }
-    match activation {
-        Activation::Identity => apply(tile, bias, residual, |v| v),
-        Activation::Relu => apply(tile, bias, residual, |v| v.max(0.0)),
-        Activation::Silu => apply(tile, bias, residual, silu_one),
+        }
     }
 }

@@ -15,6 +15,7 @@ mod classifier;
 mod conv;
 mod gemm;
 mod ops;
+mod pool;
 mod yolo;
 
 pub use classifier::ClassifierNhwc;
@@ -27,8 +28,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::error::MlError;
 
 /// A batch of feature maps, channels last: element `(b, y, x, c)` is at
-/// `((b · height + y) · width + x) · channels + c`.
-#[derive(Debug, Clone, PartialEq)]
+/// `((b · height + y) · width + x) · channels + c`. Its buffer is recycled when dropped.
+#[derive(Debug, PartialEq)]
 pub struct FeatureMap {
     /// Images.
     pub batch: usize,
@@ -42,7 +43,32 @@ pub struct FeatureMap {
     pub data: Vec<f32>,
 }
 
+impl Clone for FeatureMap {
+    fn clone(&self) -> Self {
+        let mut copy = Self::scratch(self.batch, self.height, self.width, self.channels);
+        copy.data.copy_from_slice(&self.data);
+        copy
+    }
+}
+
+impl Drop for FeatureMap {
+    fn drop(&mut self) {
+        pool::give(std::mem::take(&mut self.data));
+    }
+}
+
 impl FeatureMap {
+    /// A map whose values are unspecified: for outputs that are written in full.
+    pub(crate) fn scratch(batch: usize, height: usize, width: usize, channels: usize) -> Self {
+        Self {
+            batch,
+            height,
+            width,
+            channels,
+            data: pool::take(batch * height * width * channels),
+        }
+    }
+
     /// All zeros.
     pub fn zeros(batch: usize, height: usize, width: usize, channels: usize) -> Self {
         Self {
@@ -82,7 +108,7 @@ impl FeatureMap {
 
     /// A copy of the channel range `channels`.
     pub fn channel_slice(&self, channels: std::ops::Range<usize>) -> Self {
-        let mut out = Self::zeros(self.batch, self.height, self.width, channels.len());
+        let mut out = Self::scratch(self.batch, self.height, self.width, channels.len());
         for (dst, src) in out
             .data
             .chunks_exact_mut(channels.len())
@@ -110,7 +136,7 @@ impl FeatureMap {
         height: usize,
         width: usize,
     ) -> Self {
-        let mut map = Self::zeros(batch, height, width, channels);
+        let mut map = Self::scratch(batch, height, width, channels);
         let plane = height * width;
         for b in 0..batch {
             for c in 0..channels {

@@ -50,7 +50,7 @@ impl MaxPoolNhwc {
         let out_h = (x.height + top + bottom - kh) / sh + 1;
         let out_w = (x.width + left + right - kw) / sw + 1;
         let c = x.channels;
-        let mut out = FeatureMap::zeros(x.batch, out_h, out_w, c);
+        let mut out = FeatureMap::scratch(x.batch, out_h, out_w, c);
         out.data
             .par_chunks_mut(out_w * c)
             .enumerate()
@@ -149,7 +149,7 @@ impl LinearNhwc {
 pub fn concat_channels(parts: &[&FeatureMap]) -> FeatureMap {
     let first = parts[0];
     let channels: usize = parts.iter().map(|p| p.channels).sum();
-    let mut out = FeatureMap::zeros(first.batch, first.height, first.width, channels);
+    let mut out = FeatureMap::scratch(first.batch, first.height, first.width, channels);
     for p in parts {
         assert_eq!(
             p.pixels(),
@@ -177,7 +177,7 @@ pub fn concat_channels(parts: &[&FeatureMap]) -> FeatureMap {
 /// Nearest-neighbour upsampling by an integer `factor`.
 pub fn upsample_nearest(x: &FeatureMap, factor: usize) -> FeatureMap {
     let (out_h, out_w, c) = (x.height * factor, x.width * factor, x.channels);
-    let mut out = FeatureMap::zeros(x.batch, out_h, out_w, c);
+    let mut out = FeatureMap::scratch(x.batch, out_h, out_w, c);
     out.data
         .par_chunks_mut(out_w * c)
         .enumerate()

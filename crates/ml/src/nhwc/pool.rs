@@ -1,0 +1,72 @@
+//! Recycled activation buffers. A forward pass allocates a few dozen maps of up to tens of MB;
+//! fresh allocations of that size come from the kernel as new pages (a page fault and a page
+//! clear per 4 KiB on first touch) and were then zeroed again. Maps return their buffer here when
+//! dropped and the next pass reuses it as it is: every operation of this module writes all of its
+//! output, so a recycled buffer's old values are never read.
+
+use std::sync::Mutex;
+
+/// At most this many idle buffers are kept…
+const MAX_BUFFERS: usize = 64;
+/// …holding at most this many values in all (1 GiB of f32).
+const MAX_VALUES: usize = 1 << 28;
+
+static IDLE: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
+
+/// A buffer of exactly `len` values with unspecified (initialised) contents.
+pub(super) fn take(len: usize) -> Vec<f32> {
+    let reused = {
+        let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
+        let best = idle
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.capacity() >= len)
+            .min_by_key(|(_, b)| b.capacity())
+            .map(|(i, _)| i);
+        best.map(|i| idle.swap_remove(i))
+    };
+    let mut buffer = reused.unwrap_or_default();
+    if buffer.len() >= len {
+        buffer.truncate(len);
+    } else {
+        buffer.resize(len, 0.0);
+    }
+    buffer
+}
+
+/// Keeps `buffer` for a later [`take`] (or frees it when the pool is full).
+pub(super) fn give(buffer: Vec<f32>) {
+    if buffer.capacity() == 0 || buffer.capacity() > MAX_VALUES {
+        return;
+    }
+    let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
+    let held: usize = idle.iter().map(Vec::capacity).sum();
+    if idle.len() < MAX_BUFFERS && held + buffer.capacity() <= MAX_VALUES {
+        // Keep the length: a later `take` of up to that size then writes nothing.
+        let len = buffer.capacity();
+        let mut buffer = buffer;
+        if buffer.len() < len {
+            buffer.resize(len, 0.0);
+        }
+        idle.push(buffer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_have_the_asked_length_and_come_back() {
+        let a = take(1000);
+        assert_eq!(a.len(), 1000);
+        let pointer = a.as_ptr();
+        give(a);
+        let b = take(900);
+        assert_eq!(b.len(), 900);
+        // Other tests may use the pool at the same time, so reuse is likely, not certain.
+        let _reused = b.as_ptr() == pointer;
+        give(b);
+        assert_eq!(take(0).len(), 0);
+    }
+}
