@@ -1,10 +1,12 @@
-//! SiLU for forward-only passes.
+//! Element-wise functions for forward-only passes: SiLU, `exp` and exact GELU.
 //!
-//! burn's `silu` is `x · sigmoid(x)`: on burn-flex that is a scalar `expf` on one thread (the
-//! tensor is shared, so not even in place) followed by a second pass for the product. YOLO
-//! applies SiLU after every convolution, so at 640² this took ~16 % of a detector's inference.
-//! Tensors without autodiff take one pass instead, vectorised with the CPU's widest instruction
-//! set (chosen at run time) and split over the cores; tensors that record a graph keep burn's op.
+//! burn-flex computes transcendental unary ops with scalar `expf`/`erff` on one thread. burn's
+//! `silu` is `x · sigmoid(x)`, such a pass plus a product: YOLO applies it after every
+//! convolution, and at 640² it took ~16 % of a detector's inference. SAM3's attention
+//! (`exp` over every score) and ViT MLPs (GELU over 5184 × 4096 values per layer) spent a fifth of
+//! a forward in them with one core idle. Tensors without autodiff take one pass instead,
+//! vectorised with the CPU's widest instruction set (chosen at run time) and split over the cores;
+//! tensors that record a graph keep burn's ops.
 
 use burn::tensor::activation;
 use burn::tensor::{DType, Tensor};
@@ -15,24 +17,51 @@ const CHUNK: usize = 1 << 15;
 
 /// `x · sigmoid(x)`, element-wise.
 pub(crate) fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    map_forward(x, silu_one, activation::silu)
+}
+
+/// `e^x`, element-wise.
+pub(crate) fn exp<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    map_forward(x, exp_one, Tensor::exp)
+}
+
+/// Exact GELU, `x · Φ(x)`, element-wise.
+pub(crate) fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    map_forward(x, gelu_one, activation::gelu)
+}
+
+/// `f` over a forward-only f32 tensor (in place, parallel, vectorised), else `fallback`.
+fn map_forward<const D: usize, F>(
+    x: Tensor<D>,
+    f: F,
+    fallback: fn(Tensor<D>) -> Tensor<D>,
+) -> Tensor<D>
+where
+    F: Fn(f32) -> f32 + Copy + Send + Sync,
+{
     if x.is_autodiff() || x.dtype() != DType::F32 {
-        return activation::silu(x);
+        return fallback(x);
     }
     let device = x.device();
     let mut data = x.into_data();
     match data.as_mut_slice::<f32>() {
-        Ok(values) => silu_in_place(values),
+        Ok(values) => map_in_place(values, f),
         // Unreachable for an f32 tensor; burn's op stays correct if it ever happens.
-        Err(_) => return activation::silu(Tensor::from_data(data, &device)),
+        Err(_) => return fallback(Tensor::from_data(data, &device)),
     }
     Tensor::from_data(data, &device)
 }
 
-/// SiLU over a slice, in place.
-pub(crate) fn silu_in_place(values: &mut [f32]) {
+/// `f` over a slice, in place, split over the cores.
+fn map_in_place<F: Fn(f32) -> f32 + Copy + Send + Sync>(values: &mut [f32], f: F) {
     values
         .par_chunks_mut(CHUNK)
-        .for_each(|chunk| pulp::Arch::new().dispatch(Map(chunk, silu_one)));
+        .for_each(|chunk| pulp::Arch::new().dispatch(Map(chunk, f)));
+}
+
+/// SiLU over a slice, in place.
+pub(crate) fn silu_in_place(values: &mut [f32]) {
+    map_in_place(values, silu_one);
 }
 
 /// `f` applied to every element of a slice, as a pulp kernel: the loop is compiled inside pulp's
@@ -57,13 +86,31 @@ impl<F: Fn(f32) -> f32> pulp::WithSimd for Map<'_, F> {
 #[inline(always)]
 pub(crate) fn silu_one(x: f32) -> f32 {
     let x = x.clamp(-88.0, f32::MAX);
-    x / (1.0 + exp(-x))
+    x / (1.0 + exp_one(-x))
+}
+
+/// `x · Φ(x) = x/2 · (1 + erf(x/√2))`.
+#[inline(always)]
+fn gelu_one(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+/// `erf` within 1.5e-7 (Abramowitz & Stegun 7.1.26), branch-free.
+#[inline(always)]
+fn erf(x: f32) -> f32 {
+    let a = x.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * a);
+    let poly = t
+        * (0.254_829_6
+            + t * (-0.284_496_72 + t * (1.421_413_8 + t * (-1.453_152 + t * 1.061_405_4))));
+    let y = 1.0 - poly * exp_one(-a * a);
+    y.copysign(x)
 }
 
 /// `e^x` to within ~2 ulp on the range f32 can represent (saturating outside it): `2^n · p(r)`
 /// with `x = n·ln 2 + r`, `|r| ≤ ln 2 / 2`, and a degree-6 Taylor polynomial for `p`.
 #[inline(always)]
-fn exp(x: f32) -> f32 {
+fn exp_one(x: f32) -> f32 {
     const LOG2_E: f32 = std::f32::consts::LOG2_E;
     // ln 2 split in a part exact in f32 and the rest, so `x − n·ln 2` loses nothing.
     const LN2_HI: f32 = 0.693_359_4;
@@ -99,7 +146,7 @@ mod tests {
         #[test]
         fn exp_is_within_a_few_ulp(x in -87.0f32..88.0) {
             let want = f64::from(x).exp();
-            let got = f64::from(exp(x));
+            let got = f64::from(exp_one(x));
             prop_assert!(((got - want) / want).abs() < 4e-7, "exp({x}) = {got}, want {want}");
         }
 
@@ -126,6 +173,33 @@ mod tests {
         assert_eq!(ours.len(), 2 * 3 * 17 * 19);
         for (a, b) in ours.iter().zip(&burns) {
             assert!((a - b).abs() <= 1e-6 * b.abs().max(1.0), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn forward_only_exp_and_gelu_match_burn() {
+        let device = Device::flex();
+        let x = Tensor::<3>::random([4, 33, 65], Distribution::Normal(0.0, 3.0), &device);
+        let close = |ours: Tensor<3>, burns: Tensor<3>, what: &str| {
+            let ours = ours.into_data().try_to_vec::<f32>().unwrap_or_default();
+            let burns = burns.into_data().try_to_vec::<f32>().unwrap_or_default();
+            assert_eq!(ours.len(), 4 * 33 * 65, "{what}");
+            for (a, b) in ours.iter().zip(&burns) {
+                assert!(
+                    (a - b).abs() <= 2e-6 * b.abs().max(1.0),
+                    "{what}: {a} vs {b}"
+                );
+            }
+        };
+        close(exp(x.clone()), x.clone().exp(), "exp");
+        close(gelu(x.clone()), activation::gelu(x), "gelu");
+        // erf at points of the table (Abramowitz & Stegun, table 7.1).
+        for (x, want) in [
+            (0.5f32, 0.520_499_9f32),
+            (1.0, 0.842_700_8),
+            (2.0, 0.995_322_3),
+        ] {
+            assert!((erf(x) - want).abs() < 2e-7 && (erf(-x) + want).abs() < 2e-7);
         }
     }
 

@@ -8,6 +8,7 @@ use burn::tensor::{Bool, Device, Tensor, TensorData};
 
 use super::error::Result;
 use super::weights::WeightStore;
+use crate::models::activation as fast;
 
 /// Plain LayerNorm epsilon used by every `nn.LayerNorm` after the backbones.
 pub const LN_EPS: f64 = 1e-5;
@@ -255,11 +256,7 @@ impl FeedForward {
     /// Applies the block.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         let h = self.fc1.forward(x);
-        let h = if self.gelu {
-            burn::tensor::activation::gelu(h)
-        } else {
-            relu(h)
-        };
+        let h = if self.gelu { fast::gelu(h) } else { relu(h) };
         self.fc2.forward(h)
     }
 }
@@ -383,7 +380,7 @@ fn attend_chunk(
         scores = scores + bias;
     }
     let max = scores.clone().max_dim(3);
-    let weights = (scores - max).exp();
+    let weights = fast::exp(scores - max);
     let sums = weights.clone().sum_dim(3);
     weights.matmul(v) / sums
 }

@@ -1,7 +1,7 @@
 //! SimpleFPN neck (transpose convs / max-pool, 1×1 and 3×3 projections) and the DETR-style sine
 //! position encodings.
 
-use burn::tensor::activation::gelu;
+use crate::models::activation::gelu;
 use burn::tensor::module::{conv_transpose2d, max_pool2d};
 use burn::tensor::ops::{ConvTransposeOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor, TensorData};
