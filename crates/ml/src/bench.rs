@@ -172,6 +172,29 @@ impl InferPath {
     }
 }
 
+/// One served inference pass, as [`time_inference`] builds it.
+pub(crate) type ServedPass<'a> = Box<dyn FnMut() -> Result<(), MlError> + 'a>;
+
+/// Median seconds of `model`'s inference along `path`: burn's forward of the model as it is or
+/// folded by `fold`, or the pass `served` builds from it.
+pub(crate) fn time_inference<'a, M>(
+    options: &BenchOptions,
+    path: InferPath,
+    model: M,
+    fold: fn(M) -> M,
+    burn_forward: impl Fn(&M) -> Result<(), MlError>,
+    served: impl FnOnce(M) -> Result<ServedPass<'a>, MlError>,
+) -> Result<f64, MlError> {
+    match path {
+        InferPath::Burn => timed(options, || burn_forward(&model)),
+        InferPath::BurnFolded => {
+            let model = fold(model);
+            timed(options, || burn_forward(&model))
+        }
+        InferPath::ChannelsLast => timed(options, served(model)?),
+    }
+}
+
 /// ResNet-18 inference, batch 8 × 3×224×224, 1000 classes, logits read back.
 pub fn infer_resnet18(options: &BenchOptions, path: InferPath) -> Result<BenchResult, MlError> {
     let (batch, size) = (8, 224);
@@ -190,23 +213,23 @@ pub fn infer_resnet18(options: &BenchOptions, path: InferPath) -> Result<BenchRe
             .map(|_| ())
             .map_err(|e| MlError::External(format!("readback: {e:?}")))
     };
-    let secs = match path {
-        InferPath::Burn => timed(options, || readback(model.forward(x.clone())))?,
-        InferPath::BurnFolded => {
-            let model = model.fold_batchnorm();
-            timed(options, || readback(model.forward(x.clone())))?
-        }
-        InferPath::ChannelsLast => {
+    let secs = time_inference(
+        options,
+        path,
+        model,
+        Classifier::fold_batchnorm,
+        |model| readback(model.forward(x.clone())),
+        |model| {
             let plan = crate::nhwc::ClassifierNhwc::new(model)?;
-            let pixels = crate::nhwc::tensor_values(x)?;
-            timed(options, || {
+            let pixels = crate::nhwc::tensor_values(x.clone())?;
+            Ok(Box::new(move || {
                 let input =
                     crate::nhwc::FeatureMap::from_nchw_values(&pixels, batch, 3, size, size);
                 plan.forward(&input);
                 Ok(())
-            })?
-        }
-    };
+            }))
+        },
+    )?;
     Ok(bench_result(
         "resnet18-infer",
         options,

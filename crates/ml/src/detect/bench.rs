@@ -13,7 +13,7 @@ use burn::tensor::{Distribution, Tensor};
 use super::assign::GtBox;
 use super::loss::DetectionLoss;
 use super::model::{YoloSize, YoloV8};
-use crate::bench::{BenchOptions, BenchResult, InferPath, bench_result, timed};
+use crate::bench::{BenchOptions, BenchResult, InferPath, bench_result, time_inference, timed};
 use crate::error::MlError;
 use crate::nhwc::{FeatureMap, YoloNhwc, tensor_values};
 
@@ -118,21 +118,21 @@ pub fn infer_yolov8n(options: &BenchOptions, path: InferPath) -> Result<BenchRes
         }
         Ok(())
     };
-    let secs = match path {
-        InferPath::Burn => timed(options, || readback(model.forward(x.clone())))?,
-        InferPath::BurnFolded => {
-            let model = model.fold_batchnorm();
-            timed(options, || readback(model.forward(x.clone())))?
-        }
-        InferPath::ChannelsLast => {
+    let secs = time_inference(
+        options,
+        path,
+        model,
+        YoloV8::fold_batchnorm,
+        |model| readback(model.forward(x.clone())),
+        |model| {
             let plan = YoloNhwc::new(model)?;
-            let pixels = tensor_values(x)?;
-            timed(options, || {
+            let pixels = tensor_values(x.clone())?;
+            Ok(Box::new(move || {
                 let input = FeatureMap::from_nchw_values(&pixels, batch, 3, size, size);
                 readback(plan.forward(&input, &device))
-            })?
-        }
-    };
+            }))
+        },
+    )?;
     Ok(bench_result(
         "yolov8n-infer",
         options,

@@ -59,11 +59,6 @@ fn map_in_place<F: Fn(f32) -> f32 + Copy + Send + Sync>(values: &mut [f32], f: F
         .for_each(|chunk| pulp::Arch::new().dispatch(Map(chunk, f)));
 }
 
-/// SiLU over a slice, in place.
-pub(crate) fn silu_in_place(values: &mut [f32]) {
-    map_in_place(values, silu_one);
-}
-
 /// `f` applied to every element of a slice, as a pulp kernel: the loop is compiled inside pulp's
 /// per-instruction-set functions (its body must inline, hence `#[inline(always)]` on `f`'s
 /// callees), so it vectorises with AVX-512 or AVX2 where the CPU has them.
@@ -206,7 +201,7 @@ mod tests {
     #[test]
     fn extremes_saturate_without_nan() {
         let mut v = [f32::MIN, -1e4, -88.5, 0.0, 88.5, 1e4, f32::MAX];
-        silu_in_place(&mut v);
+        map_in_place(&mut v, silu_one);
         assert!(v.iter().all(|x| x.is_finite()), "{v:?}");
         assert!(v[0].abs() < 1e-30 && v[1].abs() < 1e-30, "{v:?}");
         assert_eq!(v[3], 0.0);

@@ -3,12 +3,11 @@
 
 use std::ops::Range;
 
-use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use rayon::prelude::*;
 
 use super::gemm::{MatRef, matmul};
-use super::{FeatureMap, pool, tensor_values};
+use super::{FeatureMap, Window, pool, tensor_values};
 use crate::error::MlError;
 use crate::models::activation::silu_one;
 
@@ -36,10 +35,7 @@ pub enum Activation {
 pub struct ConvNhwc {
     in_channels: usize,
     out_channels: usize,
-    kernel: [usize; 2],
-    stride: [usize; 2],
-    /// Top, left, bottom, right.
-    padding: [usize; 4],
+    window: Window,
     weight: Vec<f32>,
     bias: Vec<f32>,
 }
@@ -53,15 +49,7 @@ impl ConvNhwc {
                 "channels-last convolution: only groups 1 and dilation 1".into(),
             ));
         }
-        let padding = match &conv.padding {
-            PaddingConfig2d::Explicit(top, left, bottom, right) => [*top, *left, *bottom, *right],
-            PaddingConfig2d::Valid => [0; 4],
-            PaddingConfig2d::Same => {
-                return Err(MlError::InvalidConfig(
-                    "channels-last convolution: `Same` padding is not supported".into(),
-                ));
-            }
-        };
+        let window = Window::new([kh, kw], conv.stride, &conv.padding, "convolution")?;
         let source = tensor_values(conv.weight.val())?;
         let mut weight = vec![0.0f32; source.len()];
         for o in 0..out_channels {
@@ -82,9 +70,7 @@ impl ConvNhwc {
         Ok(Self {
             in_channels,
             out_channels,
-            kernel: [kh, kw],
-            stride: conv.stride,
-            padding,
+            window,
             weight,
             bias,
         })
@@ -118,11 +104,10 @@ impl ConvNhwc {
     ) -> FeatureMap {
         assert_eq!(channels.len(), self.in_channels, "conv input channels");
         assert!(channels.end <= x.channels, "conv channel range");
-        let [kh, kw] = self.kernel;
-        let [sh, sw] = self.stride;
-        let [top, left, bottom, right] = self.padding;
-        let out_h = (x.height + top + bottom - kh) / sh + 1;
-        let out_w = (x.width + left + right - kw) / sw + 1;
+        let [kh, kw] = self.window.kernel;
+        let [sh, sw] = self.window.stride;
+        let [top, left, _, _] = self.window.padding;
+        let (out_h, out_w) = self.window.output(x.height, x.width);
         let mut out = FeatureMap::scratch(x.batch, out_h, out_w, self.out_channels);
         if let Some(r) = residual {
             assert_eq!(r.shape(), out.shape(), "residual shape");
@@ -131,14 +116,14 @@ impl ConvNhwc {
         let k = kh * kw * self.in_channels;
         let n = self.out_channels;
         let weight = MatRef::dense(&self.weight, k, n);
-        let pointwise = kh == 1 && kw == 1 && sh == 1 && sw == 1 && self.padding == [0; 4];
+        let pointwise = kh == 1 && kw == 1 && sh == 1 && sw == 1 && self.window.padding == [0; 4];
         let geometry = Geometry {
             x,
             channels: channels.clone(),
             out_w,
             out_hw: out_h * out_w,
-            kernel: self.kernel,
-            stride: self.stride,
+            kernel: self.window.kernel,
+            stride: self.window.stride,
             pad: [top, left],
         };
         let finish = |tile: &mut [f32], first_row: usize| {

@@ -23,7 +23,9 @@ pub use conv::{Activation, ConvNhwc};
 pub use ops::{LinearNhwc, MaxPoolNhwc, concat_channels, global_average_pool, upsample_nearest};
 pub use yolo::YoloNhwc;
 
+use burn::nn::PaddingConfig2d;
 use burn::tensor::{Device, Tensor, TensorData};
+use rayon::prelude::*;
 
 use crate::error::MlError;
 
@@ -167,6 +169,63 @@ impl FeatureMap {
             TensorData::new(values, [self.batch, self.channels, self.height, self.width]),
             device,
         )
+    }
+}
+
+/// Kernel, stride and padding of a sliding window (a convolution or a pooling).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Window {
+    /// Height and width.
+    pub kernel: [usize; 2],
+    /// Vertical and horizontal step.
+    pub stride: [usize; 2],
+    /// Top, left, bottom, right.
+    pub padding: [usize; 4],
+}
+
+impl Window {
+    /// A window with burn's padding configuration (`Same` is refused: none of our models uses it).
+    pub fn new(
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: &PaddingConfig2d,
+        layer: &str,
+    ) -> Result<Self, MlError> {
+        let padding = match padding {
+            PaddingConfig2d::Explicit(top, left, bottom, right) => [*top, *left, *bottom, *right],
+            PaddingConfig2d::Valid => [0; 4],
+            PaddingConfig2d::Same => {
+                return Err(MlError::InvalidConfig(format!(
+                    "channels-last {layer}: `Same` padding is not supported"
+                )));
+            }
+        };
+        Ok(Self {
+            kernel,
+            stride,
+            padding,
+        })
+    }
+
+    /// Output height and width over an input of `height × width`.
+    pub fn output(&self, height: usize, width: usize) -> (usize, usize) {
+        let [top, left, bottom, right] = self.padding;
+        (
+            (height + top + bottom - self.kernel[0]) / self.stride[0] + 1,
+            (width + left + right - self.kernel[1]) / self.stride[1] + 1,
+        )
+    }
+}
+
+impl FeatureMap {
+    /// Fills every image row in parallel: `fill(image, y, row)` with `row` the `width · channels`
+    /// values of row `y` of image `image`.
+    pub(crate) fn fill_rows(&mut self, fill: impl Fn(usize, usize, &mut [f32]) + Sync + Send) {
+        let height = self.height.max(1);
+        self.data
+            .par_chunks_mut((self.width * self.channels).max(1))
+            .enumerate()
+            .for_each(|(i, row)| fill(i / height, i % height, row));
     }
 }
 

@@ -1,21 +1,18 @@
 //! The parameter-light layers around the convolutions: max pooling, global average pooling, a
 //! linear head, channel concatenation and nearest-neighbour upsampling.
 
+use burn::nn::Linear;
 use burn::nn::pool::MaxPool2d;
-use burn::nn::{Linear, PaddingConfig2d};
 use rayon::prelude::*;
 
 use super::gemm::{MatRef, matmul};
-use super::{FeatureMap, tensor_values};
+use super::{FeatureMap, Window, tensor_values};
 use crate::error::MlError;
 
 /// Max pooling (dilation 1, floor mode); padded taps never win.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MaxPoolNhwc {
-    kernel: [usize; 2],
-    stride: [usize; 2],
-    /// Top, left, bottom, right.
-    padding: [usize; 4],
+    window: Window,
 }
 
 impl MaxPoolNhwc {
@@ -26,56 +23,40 @@ impl MaxPoolNhwc {
                 "channels-last max pooling: only dilation 1 in floor mode".into(),
             ));
         }
-        let padding = match &pool.padding {
-            PaddingConfig2d::Explicit(top, left, bottom, right) => [*top, *left, *bottom, *right],
-            PaddingConfig2d::Valid => [0; 4],
-            PaddingConfig2d::Same => {
-                return Err(MlError::InvalidConfig(
-                    "channels-last max pooling: `Same` padding is not supported".into(),
-                ));
-            }
-        };
         Ok(Self {
-            kernel: pool.kernel_size,
-            stride: pool.stride,
-            padding,
+            window: Window::new(pool.kernel_size, pool.stride, &pool.padding, "max pooling")?,
         })
     }
 
     /// Pools `x`.
     pub fn forward(&self, x: &FeatureMap) -> FeatureMap {
-        let [kh, kw] = self.kernel;
-        let [sh, sw] = self.stride;
-        let [top, left, bottom, right] = self.padding;
-        let out_h = (x.height + top + bottom - kh) / sh + 1;
-        let out_w = (x.width + left + right - kw) / sw + 1;
+        let [kh, kw] = self.window.kernel;
+        let [sh, sw] = self.window.stride;
+        let [top, left, _, _] = self.window.padding;
+        let (out_h, out_w) = self.window.output(x.height, x.width);
         let c = x.channels;
         let mut out = FeatureMap::scratch(x.batch, out_h, out_w, c);
-        out.data
-            .par_chunks_mut(out_w * c)
-            .enumerate()
-            .for_each(|(row_index, row)| {
-                let (b, oy) = (row_index / out_h, row_index % out_h);
-                for (ox, pixel) in row.chunks_exact_mut(c).enumerate() {
-                    pixel.fill(f32::NEG_INFINITY);
-                    for ky in 0..kh {
-                        let iy = (oy * sh + ky).wrapping_sub(top);
-                        if iy >= x.height {
+        out.fill_rows(|b, oy, row| {
+            for (ox, pixel) in row.chunks_exact_mut(c).enumerate() {
+                pixel.fill(f32::NEG_INFINITY);
+                for ky in 0..kh {
+                    let iy = (oy * sh + ky).wrapping_sub(top);
+                    if iy >= x.height {
+                        continue;
+                    }
+                    for kx in 0..kw {
+                        let ix = (ox * sw + kx).wrapping_sub(left);
+                        if ix >= x.width {
                             continue;
                         }
-                        for kx in 0..kw {
-                            let ix = (ox * sw + kx).wrapping_sub(left);
-                            if ix >= x.width {
-                                continue;
-                            }
-                            let start = ((b * x.height + iy) * x.width + ix) * c;
-                            for (o, v) in pixel.iter_mut().zip(&x.data[start..start + c]) {
-                                *o = o.max(*v);
-                            }
+                        let start = ((b * x.height + iy) * x.width + ix) * c;
+                        for (o, v) in pixel.iter_mut().zip(&x.data[start..start + c]) {
+                            *o = o.max(*v);
                         }
                     }
                 }
-            });
+            }
+        });
         out
     }
 }
@@ -178,16 +159,12 @@ pub fn concat_channels(parts: &[&FeatureMap]) -> FeatureMap {
 pub fn upsample_nearest(x: &FeatureMap, factor: usize) -> FeatureMap {
     let (out_h, out_w, c) = (x.height * factor, x.width * factor, x.channels);
     let mut out = FeatureMap::scratch(x.batch, out_h, out_w, c);
-    out.data
-        .par_chunks_mut(out_w * c)
-        .enumerate()
-        .for_each(|(row_index, row)| {
-            let (b, oy) = (row_index / out_h, row_index % out_h);
-            let iy = oy / factor;
-            for (ox, pixel) in row.chunks_exact_mut(c).enumerate() {
-                let start = ((b * x.height + iy) * x.width + ox / factor) * c;
-                pixel.copy_from_slice(&x.data[start..start + c]);
-            }
-        });
+    out.fill_rows(|b, oy, row| {
+        let iy = oy / factor;
+        for (ox, pixel) in row.chunks_exact_mut(c).enumerate() {
+            let start = ((b * x.height + iy) * x.width + ox / factor) * c;
+            pixel.copy_from_slice(&x.data[start..start + c]);
+        }
+    });
     out
 }
