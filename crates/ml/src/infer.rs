@@ -53,6 +53,14 @@ pub struct EngineOptions {
     pub max_batch: usize,
 }
 
+impl EngineOptions {
+    /// Whether engines run the folded model as a channels-last plan ([`crate::nhwc`]): when
+    /// BatchNorm is folded and the device is the CPU (other devices keep burn's forward).
+    pub fn channels_last(&self) -> bool {
+        self.fold_batchnorm && self.device == DeviceSpec::Cpu
+    }
+}
+
 impl Default for EngineOptions {
     fn default() -> Self {
         Self {
@@ -215,12 +223,12 @@ impl InferenceEngine {
         let thread_config = config.clone();
         let setup = move || -> Result<(ServedClassifier, Device), MlError> {
             let (_, model) = artefact::load(&dir, &device)?;
-            let model = match (options.fold_batchnorm, options.device) {
-                (true, DeviceSpec::Cpu) => {
-                    ServedClassifier::ChannelsLast(ClassifierNhwc::new(model)?)
-                }
-                (true, _) => ServedClassifier::Burn(model.fold_batchnorm()),
-                (false, _) => ServedClassifier::Burn(model),
+            let model = if options.channels_last() {
+                ServedClassifier::ChannelsLast(ClassifierNhwc::new(model)?)
+            } else if options.fold_batchnorm {
+                ServedClassifier::Burn(model.fold_batchnorm())
+            } else {
+                ServedClassifier::Burn(model)
             };
             Ok((model, device))
         };

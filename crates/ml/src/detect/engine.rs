@@ -16,7 +16,6 @@ use super::postprocess::{self, BoxPrediction, Letterbox, NmsOptions, Xyxy};
 use super::weights::ULTRALYTICS;
 use crate::artefact::{self, ArtefactConfig, TASK_DETECTION};
 use crate::data::Normalization;
-use crate::device::DeviceSpec;
 use crate::error::MlError;
 use crate::infer::{
     EngineOptions, EngineThread, ImageInput, Request, answer, answer_blocking, prepare_requests,
@@ -96,9 +95,10 @@ impl DetectorEngine {
             } else {
                 model
             };
-            let plan = match (options.fold_batchnorm, options.device) {
-                (true, DeviceSpec::Cpu) => Some(YoloNhwc::new(model.clone())?),
-                _ => None,
+            let plan = if options.channels_last() {
+                Some(YoloNhwc::new(model.clone())?)
+            } else {
+                None
             };
             Ok(Served {
                 model,
