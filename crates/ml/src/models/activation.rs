@@ -28,10 +28,12 @@ pub(crate) fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     let Ok(inputs) = x.clone().detach().into_data().try_into_vec::<f32>() else {
         return activation::silu(x);
     };
-    let mut value = inputs.clone();
+    let mut value = vec![0.0f32; inputs.len()];
     let mut slope = inputs;
-    map_in_place(&mut value, silu_one);
-    map_in_place(&mut slope, silu_slope);
+    value
+        .par_chunks_mut(CHUNK)
+        .zip(slope.par_chunks_mut(CHUNK))
+        .for_each(|(value, slope)| pulp::Arch::new().dispatch(SiluAndSlope(value, slope)));
     let constant =
         |values: Vec<f32>| Tensor::<D>::from_data(TensorData::new(values, shape.clone()), &device);
     let (value, slope) = (constant(value), constant(slope));
@@ -39,12 +41,23 @@ pub(crate) fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     value + zero_with_gradient * slope
 }
 
-/// `d silu / dx = s · (1 + x · (1 − s))`, `s = sigmoid(x)`.
-#[inline(always)]
-fn silu_slope(x: f32) -> f32 {
-    let x = x.clamp(-88.0, 88.0);
-    let s = 1.0 / (1.0 + exp_one(-x));
-    s * (1.0 + x * (1.0 - s))
+/// SiLU and its derivative `s · (1 + x · (1 − s))` (`s = sigmoid(x)`) in one pass: `slope` holds
+/// the inputs on entry, `value` receives SiLU; one `exp` per element serves both.
+struct SiluAndSlope<'a>(&'a mut [f32], &'a mut [f32]);
+
+impl pulp::WithSimd for SiluAndSlope<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let SiluAndSlope(value, slope) = self;
+        for (v, d) in value.iter_mut().zip(slope.iter_mut()) {
+            let x = d.clamp(-88.0, 88.0);
+            let s = 1.0 / (1.0 + exp_one(-x));
+            *v = d.clamp(-88.0, f32::MAX) * s;
+            *d = s * (1.0 + x * (1.0 - s));
+        }
+    }
 }
 
 /// `e^x`, element-wise.
