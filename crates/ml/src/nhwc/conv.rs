@@ -106,7 +106,6 @@ impl ConvNhwc {
         assert!(channels.end <= x.channels, "conv channel range");
         let [kh, kw] = self.window.kernel;
         let [sh, sw] = self.window.stride;
-        let [top, left, _, _] = self.window.padding;
         let (out_h, out_w) = self.window.output(x.height, x.width);
         let mut out = FeatureMap::scratch(x.batch, out_h, out_w, self.out_channels);
         if let Some(r) = residual {
@@ -122,9 +121,7 @@ impl ConvNhwc {
             channels: channels.clone(),
             out_w,
             out_hw: out_h * out_w,
-            kernel: self.window.kernel,
-            stride: self.window.stride,
-            pad: [top, left],
+            window: self.window,
         };
         let finish = |tile: &mut [f32], first_row: usize| {
             let res = residual.map(|r| &r.data[first_row * n..first_row * n + tile.len()]);
@@ -177,9 +174,7 @@ struct Geometry<'a> {
     channels: Range<usize>,
     out_w: usize,
     out_hw: usize,
-    kernel: [usize; 2],
-    stride: [usize; 2],
-    pad: [usize; 2],
+    window: Window,
 }
 
 impl Geometry<'_> {
@@ -188,9 +183,9 @@ impl Geometry<'_> {
     fn im2col(&self, cols: &mut [f32], first_row: usize) {
         let x = self.x;
         let c = self.channels.len();
-        let [kh, kw] = self.kernel;
-        let [sh, sw] = self.stride;
-        let [pt, pl] = self.pad;
+        let [kh, kw] = self.window.kernel;
+        let [sh, sw] = self.window.stride;
+        let [pt, pl, _, _] = self.window.padding;
         let row_len = kh * kw * c;
         for (i, row) in cols.chunks_exact_mut(row_len).enumerate() {
             let p = first_row + i;
