@@ -52,9 +52,12 @@ impl pulp::WithSimd for SiluAndSlope<'_> {
     fn with_simd<S: pulp::Simd>(self, _simd: S) {
         let SiluAndSlope(value, slope) = self;
         for (v, d) in value.iter_mut().zip(slope.iter_mut()) {
+            // `exp_one` saturates below −87, so this `e` is the one `silu_one` computes too, and
+            // both results are bit-identical to `silu_one` and the two-pass slope.
             let x = d.clamp(-88.0, 88.0);
-            let s = 1.0 / (1.0 + exp_one(-x));
-            *v = d.clamp(-88.0, f32::MAX) * s;
+            let e = exp_one(-x);
+            let s = 1.0 / (1.0 + e);
+            *v = d.clamp(-88.0, f32::MAX) / (1.0 + e);
             *d = s * (1.0 + x * (1.0 - s));
         }
     }
