@@ -28,7 +28,7 @@ impl HeadLayer {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
             HeadLayer::Conv(block) => block.forward(x),
-            HeadLayer::Pred(conv) => conv.forward(x),
+            HeadLayer::Pred(conv) => crate::kernels::conv2d(conv, x),
         }
     }
 

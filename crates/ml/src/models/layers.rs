@@ -34,7 +34,7 @@ pub(crate) fn batch_norm(channels: usize, device: &Device) -> Option<BatchNorm> 
 
 /// `bn(conv(x))`, or `conv(x)` when the BatchNorm has been folded away.
 pub(crate) fn conv_bn(conv: &Conv2d, bn: &Option<BatchNorm>, x: Tensor<4>) -> Tensor<4> {
-    let y = conv.forward(x);
+    let y = crate::kernels::conv2d(conv, x);
     match bn {
         Some(bn) => bn.forward(y),
         None => y,

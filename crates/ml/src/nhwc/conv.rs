@@ -6,9 +6,9 @@ use std::ops::Range;
 use burn::nn::conv::Conv2d;
 use rayon::prelude::*;
 
-use super::gemm::{MatRef, matmul};
 use super::{FeatureMap, Window, pool, tensor_values};
 use crate::error::MlError;
+use crate::gemm::{MatRef, matmul};
 use crate::models::activation::silu_one;
 
 /// Output rows (pixels) per parallel tile: its im2col block stays within a core's L2 for the

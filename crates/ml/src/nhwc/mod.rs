@@ -13,7 +13,6 @@
 
 mod classifier;
 mod conv;
-mod gemm;
 mod ops;
 mod pool;
 mod yolo;
@@ -28,6 +27,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 
 use crate::error::MlError;
+use crate::gemm::MatRef;
 
 /// A batch of feature maps, channels last: element `(b, y, x, c)` is at
 /// `((b · height + y) · width + x) · channels + c`. Its buffer is recycled when dropped.
@@ -97,15 +97,15 @@ impl FeatureMap {
         &self,
         channels: std::ops::Range<usize>,
         pixels: std::ops::Range<usize>,
-    ) -> gemm::MatRef<'_> {
+    ) -> MatRef<'_> {
         let start = pixels.start * self.channels + channels.start;
         let end = (pixels.end * self.channels).max(start);
-        gemm::MatRef {
-            data: &self.data[start..end],
-            rows: pixels.len(),
-            cols: channels.len(),
-            row_stride: self.channels,
-        }
+        MatRef::rows(
+            &self.data[start..end],
+            pixels.len(),
+            channels.len(),
+            self.channels,
+        )
     }
 
     /// A copy of the channel range `channels`.

@@ -5,9 +5,9 @@ use burn::nn::Linear;
 use burn::nn::pool::MaxPool2d;
 use rayon::prelude::*;
 
-use super::gemm::{MatRef, matmul};
 use super::{FeatureMap, Window, tensor_values};
 use crate::error::MlError;
+use crate::gemm::{MatRef, matmul};
 
 /// Max pooling (dilation 1, floor mode); padded taps never win.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

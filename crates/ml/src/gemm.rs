@@ -1,9 +1,10 @@
 //! The one call into `gemm`'s unsafe matrix product, behind a safe signature whose bounds are
-//! checked before the call.
+//! checked before the call. Used by the channels-last serving plans and the training kernels.
 
 use gemm::Parallelism;
 
-/// A row-major matrix view inside a slice: element `(r, c)` is `data[r · row_stride + c]`.
+/// A strided matrix view inside a slice: element `(r, c)` is
+/// `data[r · row_stride + c · col_stride]`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct MatRef<'a> {
     /// Backing elements.
@@ -12,30 +13,49 @@ pub(crate) struct MatRef<'a> {
     pub rows: usize,
     /// Columns.
     pub cols: usize,
-    /// Distance between the starts of consecutive rows (≥ `cols`).
+    /// Distance between the starts of consecutive rows.
     pub row_stride: usize,
+    /// Distance between consecutive elements of a row.
+    pub col_stride: usize,
 }
 
 impl<'a> MatRef<'a> {
-    /// A contiguous `rows × cols` matrix.
+    /// A contiguous row-major `rows × cols` matrix.
     pub fn dense(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Self::rows(data, rows, cols, cols)
+    }
+
+    /// A row-major `rows × cols` matrix whose rows start `row_stride` elements apart.
+    pub fn rows(data: &'a [f32], rows: usize, cols: usize, row_stride: usize) -> Self {
         Self {
             data,
             rows,
             cols,
-            row_stride: cols,
+            row_stride,
+            col_stride: 1,
+        }
+    }
+
+    /// The transposed view (no copy).
+    pub fn t(self) -> Self {
+        Self {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
         }
     }
 
     /// Whether every element `(r, c)` lies inside `data`.
     fn in_bounds(&self) -> bool {
-        self.row_stride >= self.cols
-            && (self.rows == 0
-                || self.cols == 0
-                || (self.rows - 1)
-                    .checked_mul(self.row_stride)
-                    .and_then(|last_row| last_row.checked_add(self.cols))
-                    .is_some_and(|end| end <= self.data.len()))
+        self.rows == 0
+            || self.cols == 0
+            || (self.rows - 1)
+                .checked_mul(self.row_stride)
+                .zip((self.cols - 1).checked_mul(self.col_stride))
+                .and_then(|(rows, cols)| rows.checked_add(cols))
+                .is_some_and(|last| last < self.data.len())
     }
 }
 
@@ -79,10 +99,10 @@ pub(crate) fn matmul(dst: &mut [f32], lhs: MatRef<'_>, rhs: MatRef<'_>, parallel
             n as isize,
             false,
             lhs.data.as_ptr(),
-            1,
+            lhs.col_stride as isize,
             lhs.row_stride as isize,
             rhs.data.as_ptr(),
-            1,
+            rhs.col_stride as isize,
             rhs.row_stride as isize,
             0.0,
             1.0,
@@ -104,7 +124,10 @@ mod tests {
         for r in 0..lhs.rows {
             for c in 0..rhs.cols {
                 out[r * rhs.cols + c] = (0..lhs.cols)
-                    .map(|i| lhs.data[r * lhs.row_stride + i] * rhs.data[i * rhs.row_stride + c])
+                    .map(|i| {
+                        lhs.data[r * lhs.row_stride + i * lhs.col_stride]
+                            * rhs.data[i * rhs.row_stride + c * rhs.col_stride]
+                    })
                     .sum();
             }
         }
@@ -120,8 +143,9 @@ mod tests {
             let value = |i: usize| (((i as u64 * 2_654_435_761 + seed) % 1000) as f32 - 500.0) / 250.0;
             let lhs_data: Vec<f32> = (0..m * (k + pad)).map(value).collect();
             let rhs_data: Vec<f32> = (0..k * n).map(|i| value(i + 7)).collect();
-            let lhs = MatRef { data: &lhs_data, rows: m, cols: k, row_stride: k + pad };
-            let rhs = MatRef::dense(&rhs_data, k, n);
+            let lhs = MatRef::rows(&lhs_data, m, k, k + pad);
+            // the right-hand side stored transposed, read through a transposed view
+            let rhs = MatRef::dense(&rhs_data, n, k).t();
             let mut dst = vec![f32::NAN; m * n];
             matmul(&mut dst, lhs, rhs, parallel);
             for (a, b) in dst.iter().zip(naive(lhs, rhs)) {
@@ -134,12 +158,7 @@ mod tests {
     #[should_panic(expected = "out of bounds")]
     fn a_view_larger_than_its_slice_is_refused() {
         let data = [0.0f32; 5];
-        let lhs = MatRef {
-            data: &data,
-            rows: 2,
-            cols: 3,
-            row_stride: 3,
-        };
+        let lhs = MatRef::dense(&data, 2, 3);
         let rhs = MatRef::dense(&data[..3], 3, 1);
         matmul(&mut [0.0; 2], lhs, rhs, false);
     }

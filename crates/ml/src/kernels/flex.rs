@@ -1,0 +1,74 @@
+//! The kernels on burn-flex tensors: contiguous f32 slices in, a new tensor out.
+
+use burn::backend::flex::FlexTensor;
+use burn::backend::ops::ConvOptions;
+use burn::backend::{Flex, TensorMetadata};
+use burn::tensor::TensorData;
+
+use super::conv::{self, ConvShape};
+use super::{ConvGradients, TrainKernels};
+
+impl TrainKernels for Flex {
+    fn conv2d_gemm(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
+        let shape = conv_shape(&x, &weight, &options);
+        let [oh, ow] = shape.output();
+        let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
+        let out = conv::forward(&shape, x.storage(), weight.storage());
+        tensor(out, [shape.batch, shape.out_channels, oh, ow])
+    }
+}
+
+impl ConvGradients for Flex {
+    fn conv2d_gemm_input_grad(
+        x: FlexTensor,
+        weight: FlexTensor,
+        grad: FlexTensor,
+        options: ConvOptions<2>,
+    ) -> FlexTensor {
+        let shape = conv_shape(&x, &weight, &options);
+        let (weight, grad) = (weight.to_contiguous(), grad.to_contiguous());
+        let dx = conv::input_grad(&shape, weight.storage(), grad.storage());
+        let [h, w] = shape.input;
+        tensor(dx, [shape.batch, shape.in_channels, h, w])
+    }
+
+    fn conv2d_gemm_weight_grad(
+        x: FlexTensor,
+        weight: FlexTensor,
+        grad: FlexTensor,
+        options: ConvOptions<2>,
+    ) -> FlexTensor {
+        let shape = conv_shape(&x, &weight, &options);
+        let (x, grad) = (x.to_contiguous(), grad.to_contiguous());
+        let dw = conv::weight_grad(&shape, x.storage(), grad.storage());
+        let [kh, kw] = shape.kernel;
+        tensor(dw, [shape.out_channels, shape.in_channels, kh, kw])
+    }
+}
+
+/// The geometry of convolving `x` with `weight`.
+///
+/// # Panics
+/// When the channels disagree or the options ask for groups (callers check [`super::conv2d`]'s
+/// conditions first).
+fn conv_shape(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) -> ConvShape {
+    let [batch, in_channels, h, w] = x.shape().dims();
+    let [out_channels, weight_in, kh, kw] = weight.shape().dims();
+    assert_eq!(options.groups, 1, "conv2d_gemm: groups");
+    assert_eq!(in_channels, weight_in, "conv2d_gemm: input channels");
+    ConvShape {
+        batch,
+        in_channels,
+        out_channels,
+        input: [h, w],
+        kernel: [kh, kw],
+        stride: options.stride,
+        padding: options.padding_begin(),
+        padding_end: options.padding_end(),
+        dilation: options.dilation,
+    }
+}
+
+fn tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}

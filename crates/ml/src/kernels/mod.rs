@@ -1,0 +1,169 @@
+//! Our own kernels behind burn's backend-extension mechanism, for the operations where burn-flex's
+//! generic implementation dominated a training step.
+//!
+//! burn-flex computes a convolution's input gradient as a transposed convolution and its weight
+//! gradient as a convolution of the input with the output gradient (batch and channels swapped),
+//! both through its general 3-D path with strided copies. Here both gradients and the forward are
+//! one matrix product each over the whole batch ([`conv`]), registered with burn's autodiff graph
+//! through a hand-written backward ([`autodiff`]). Other devices (CUDA, libtorch) keep burn's own
+//! convolution.
+
+mod autodiff;
+mod conv;
+mod flex;
+
+use burn::backend::ops::ConvOptions;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Dispatch, DispatchDevice, backend_extension};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::tensor::{DType, Tensor};
+
+/// Operations of ours that the dispatch layer routes to the tensor's backend.
+#[backend_extension(Flex, Autodiff)]
+pub trait TrainKernels: burn::backend::Backend {
+    /// A 2-D convolution without bias, groups 1, f32 (the caller checks [`supported`]).
+    fn conv2d_gemm(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self>;
+}
+
+/// The gradients behind [`TrainKernels::conv2d_gemm`], called by its autodiff backward.
+pub trait ConvGradients: burn::backend::Backend {
+    /// The gradient of the convolution of `x` with `weight` with respect to `x`.
+    fn conv2d_gemm_input_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self>;
+
+    /// The gradient of the convolution of `x` with `weight` with respect to `weight`.
+    fn conv2d_gemm_weight_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self>;
+}
+
+/// `conv.forward(x)`, through our kernels where they apply (f32 on the flex CPU backend, with or
+/// without autodiff, groups 1, explicit or no padding), through burn's otherwise.
+pub(crate) fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let padding = match conv.padding {
+        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+        PaddingConfig2d::Same => return conv.forward(x),
+    };
+    if conv.groups != 1 || x.dtype() != DType::F32 || !on_flex(&x) {
+        return conv.forward(x);
+    }
+    let weight = conv.weight.val();
+    if weight.dtype() != DType::F32 {
+        return conv.forward(x);
+    }
+    let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, 1);
+    let y = Tensor::from_dispatch(Dispatch::conv2d_gemm(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        options,
+    ));
+    match &conv.bias {
+        Some(bias) => {
+            let channels = bias.dims()[0];
+            y + bias.val().reshape([1, channels, 1, 1])
+        }
+        None => y,
+    }
+}
+
+/// Whether `x` lives on the flex backend, directly or under autodiff.
+fn on_flex(x: &Tensor<4>) -> bool {
+    match x.device().as_dispatch() {
+        DispatchDevice::Flex(_) => true,
+        DispatchDevice::Autodiff(inner) => matches!(**inner, DispatchDevice::Flex(_)),
+        #[allow(unreachable_patterns)]
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::nn::conv::Conv2dConfig;
+    use burn::tensor::{Device, Distribution, Tensor, TensorData, Tolerance};
+
+    use super::*;
+
+    /// Forward and all three gradients of a convolution layer through our kernels, against
+    /// burn's own convolution on the same autodiff device.
+    fn check(config: Conv2dConfig, input: [usize; 4]) {
+        let device = Device::flex().autodiff();
+        let conv = config.init(&device);
+        let x = Tensor::<4>::random(input, Distribution::Normal(0.0, 1.0), &device).require_grad();
+        let ours = conv2d(&conv, x.clone());
+        let reference = conv.forward(x.clone());
+        ours.to_data()
+            .assert_approx_eq::<f32>(&reference.to_data(), Tolerance::absolute(1e-4));
+        let g = Tensor::<4>::random(reference.dims(), Distribution::Default, &device);
+        let grads_ours = (ours * g.clone()).sum().backward();
+        let grads_ref = (reference * g).sum().backward();
+        let grad = |grads, t: &Tensor<4>| -> TensorData { t.grad(grads).unwrap().to_data() };
+        grad(&grads_ours, &x)
+            .assert_approx_eq::<f32>(&grad(&grads_ref, &x), Tolerance::absolute(1e-4));
+        let weight = conv.weight.val();
+        weight
+            .grad(&grads_ours)
+            .unwrap()
+            .to_data()
+            .assert_approx_eq::<f32>(
+                &weight.grad(&grads_ref).unwrap().to_data(),
+                Tolerance::absolute(1e-3),
+            );
+        if let Some(bias) = &conv.bias {
+            let bias = bias.val();
+            bias.grad(&grads_ours)
+                .unwrap()
+                .to_data()
+                .assert_approx_eq::<f32>(
+                    &bias.grad(&grads_ref).unwrap().to_data(),
+                    Tolerance::absolute(1e-3),
+                );
+        }
+    }
+
+    #[test]
+    fn layers_match_burns_convolution_and_its_gradients() {
+        check(
+            Conv2dConfig::new([3, 8], [3, 3])
+                .with_stride([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)),
+            [2, 3, 9, 11],
+        );
+        check(
+            Conv2dConfig::new([5, 4], [1, 1]).with_bias(false),
+            [3, 5, 6, 6],
+        );
+        check(
+            Conv2dConfig::new([4, 6], [3, 3]).with_padding(PaddingConfig2d::Explicit(0, 1, 2, 1)),
+            [1, 4, 7, 5],
+        );
+    }
+
+    #[test]
+    fn unsupported_layers_fall_back_to_burn() {
+        let device = Device::flex();
+        let x = Tensor::<4>::random([1, 4, 5, 5], Distribution::Default, &device);
+        for config in [
+            Conv2dConfig::new([4, 4], [3, 3]).with_groups(2),
+            Conv2dConfig::new([4, 4], [3, 3]).with_padding(PaddingConfig2d::Same),
+        ] {
+            let conv = config.init(&device);
+            conv2d(&conv, x.clone()).to_data().assert_approx_eq::<f32>(
+                &conv.forward(x.clone()).to_data(),
+                Tolerance::absolute(1e-5),
+            );
+        }
+    }
+}
