@@ -5,7 +5,8 @@
 //! Build in release:
 //!
 //! ```text
-//! cargo run --release -p ml --example bench -- [--model resnet18|yolov8n] [--python /path/to/venv/bin/python] [--script path]
+//! cargo run --release -p ml --example bench -- [--model resnet18|yolov8n] [--only train|infer]
+//!     [--iterations N] [--python /path/to/venv/bin/python] [--script path]
 //! ```
 //!
 //! ResNet-18: training b16 × 64², inference b8 × 224². YOLOv8-n: training b8 × 320², inference
@@ -49,15 +50,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         Some(other) => return Err(format!("unknown --model {other}: resnet18 or yolov8n").into()),
     };
-    let options = BenchOptions::default();
-    let trained = train(&options)?;
-    println!("{}", serde_json::to_string(&trained)?);
+    let mut options = BenchOptions::default();
+    if let Some(iterations) = value("--iterations") {
+        options.iterations = iterations.parse()?;
+    }
+    let only = value("--only");
+    let trained = match only.as_deref() {
+        Some("infer") => None,
+        _ => Some(train(&options)?),
+    };
+    if let Some(trained) = &trained {
+        println!("{}", serde_json::to_string(trained)?);
+    }
     let mut served = None;
-    for path in [
-        InferPath::Burn,
-        InferPath::BurnFolded,
-        InferPath::ChannelsLast,
-    ] {
+    let paths = match only.as_deref() {
+        Some("train") => &[][..],
+        _ => &[
+            InferPath::Burn,
+            InferPath::BurnFolded,
+            InferPath::ChannelsLast,
+        ],
+    };
+    for &path in paths {
         let result = infer(&options, path)?;
         println!("{}", serde_json::to_string(&result)?);
         served = Some(result);
@@ -71,10 +85,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("{}", serde_json::to_string(line)?);
         }
         for c in compare(
-            &[Some(trained), served]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>(),
+            &[trained, served].into_iter().flatten().collect::<Vec<_>>(),
             &reference,
         ) {
             println!("{}", serde_json::to_string(&c)?);

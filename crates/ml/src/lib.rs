@@ -14,6 +14,7 @@ pub mod infer;
 mod kernels;
 pub mod models;
 pub mod nhwc;
+mod pool;
 pub mod rng;
 pub mod train;
 

@@ -12,10 +12,17 @@
 //! gradient's sum over the batch happens inside the product instead of in per-image partials.
 //! The `[Cout, Q]` matrices and NCHW tensors differ only in where the batch index sits, so
 //! outputs and incoming gradients are moved between them with one parallel copy.
+//!
+//! gemm runs 3–4× slower when its right-hand side is column-major (measured here: 55 vs 160–250
+//! GFLOP/s on 2 cores), which `g · colsᵀ` would be; the weight gradient therefore transposes
+//! whichever of `cols` and the product is smaller first.
 
 use rayon::prelude::*;
 
+use std::ops::Range;
+
 use crate::gemm::{MatRef, matmul};
+use crate::pool;
 
 /// The geometry of one convolution (groups 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,12 +98,33 @@ impl ConvShape {
             && self.padding_end == [0, 0]
     }
 
-    /// The input pixel `(y, x)` read by output pixel `(oy, ox)` at kernel tap `(ky, kx)`, if it
-    /// is not padding.
+    /// The input index read along `axis` by output index `out` at kernel tap `tap`, if it is
+    /// not padding.
+    #[cfg(test)]
     fn source(&self, axis: usize, out: usize, tap: usize) -> Option<usize> {
         (out * self.stride[axis] + tap * self.dilation[axis])
             .checked_sub(self.padding[axis])
             .filter(|&i| i < self.input[axis])
+    }
+
+    /// Along `axis`, the output indices whose tap `tap` reads inside the input (not padding),
+    /// and the input index the first of them reads.
+    fn reads(&self, axis: usize, tap: usize) -> (Range<usize>, usize) {
+        let (stride, offset) = (self.stride[axis], tap * self.dilation[axis]);
+        let (padding, size) = (self.padding[axis], self.input[axis]);
+        let out = self.output()[axis];
+        // out·stride + offset − padding ∈ [0, size)
+        let first = padding.saturating_sub(offset).div_ceil(stride).min(out);
+        let end = if size + padding > offset {
+            ((size + padding - offset - 1) / stride + 1).min(out)
+        } else {
+            0
+        };
+        let end = end.max(first);
+        (
+            first..end,
+            (first * stride + offset).saturating_sub(padding),
+        )
     }
 }
 
@@ -105,37 +133,41 @@ pub(crate) fn forward(shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> 
     check_lengths(shape, x.len(), weight.len(), None);
     let (k, q) = (shape.patch(), shape.batch * shape.output_pixels());
     let cols = im2col(shape, x);
-    let mut product = vec![0.0; shape.out_channels * q];
+    let mut product = pool::take(shape.out_channels * q);
     matmul(
         &mut product,
         MatRef::dense(weight, shape.out_channels, k),
         MatRef::dense(&cols, k, q),
         true,
     );
-    batch_last_to_first(
-        &product,
-        shape.out_channels,
-        shape.batch,
-        shape.output_pixels(),
-    )
+    pool::give(cols);
+    let mut out = vec![0.0; shape.output_len()];
+    swap_outer(&product, shape.out_channels, shape.batch, &mut out);
+    pool::give(product);
+    out
 }
 
 /// The gradient with respect to the input, given the gradient `grad` of the output.
 pub(crate) fn input_grad(shape: &ConvShape, weight: &[f32], grad: &[f32]) -> Vec<f32> {
     check_lengths(shape, shape.input_len(), weight.len(), Some(grad.len()));
     let (k, q) = (shape.patch(), shape.batch * shape.output_pixels());
-    let grad = batch_first_to_last(grad, shape.batch, shape.out_channels, shape.output_pixels());
-    let mut dcols = vec![0.0; k * q];
+    let grad = channels_first(grad, shape.batch, shape.out_channels);
+    let mut dcols = pool::take(k * q);
     matmul(
         &mut dcols,
         MatRef::dense(weight, shape.out_channels, k).t(),
         MatRef::dense(&grad, shape.out_channels, q),
         true,
     );
+    pool::give(grad);
+    let mut dx = vec![0.0; shape.input_len()];
     if shape.is_pointwise() {
-        return batch_last_to_first(&dcols, shape.in_channels, shape.batch, shape.input_pixels());
+        swap_outer(&dcols, shape.in_channels, shape.batch, &mut dx);
+    } else {
+        col2im(shape, &dcols, &mut dx);
     }
-    col2im(shape, &dcols)
+    pool::give(dcols);
+    dx
 }
 
 /// The gradient with respect to the weight, given the input `x` and the output gradient `grad`.
@@ -143,14 +175,37 @@ pub(crate) fn weight_grad(shape: &ConvShape, x: &[f32], grad: &[f32]) -> Vec<f32
     check_lengths(shape, x.len(), shape.weight_len(), Some(grad.len()));
     let (k, q) = (shape.patch(), shape.batch * shape.output_pixels());
     let cols = im2col(shape, x);
-    let grad = batch_first_to_last(grad, shape.batch, shape.out_channels, shape.output_pixels());
-    let mut dw = vec![0.0; shape.out_channels * k];
-    matmul(
-        &mut dw,
-        MatRef::dense(&grad, shape.out_channels, q),
-        MatRef::dense(&cols, k, q).t(),
-        true,
-    );
+    let cout = shape.out_channels;
+    // gemm is fast only with a row-major right-hand side, so one side gets transposed: the
+    // im2col matrix when there are fewer pixels than output channels (deep layers), else the
+    // product (early layers, where the weight is small and the pixels many).
+    let mut dw = vec![0.0; cout * k];
+    if q < cout {
+        let mut cols_t = pool::take(k * q);
+        transpose(&cols, k, q, &mut cols_t);
+        let grad_cf = channels_first(grad, shape.batch, cout);
+        matmul(
+            &mut dw,
+            MatRef::dense(&grad_cf, cout, q),
+            MatRef::dense(&cols_t, q, k),
+            true,
+        );
+        pool::give(cols_t);
+        pool::give(grad_cf);
+    } else {
+        let grad_cl = channels_last(grad, shape.batch, cout);
+        let mut dwt = pool::take(k * cout);
+        matmul(
+            &mut dwt,
+            MatRef::dense(&cols, k, q),
+            MatRef::dense(&grad_cl, q, cout),
+            true,
+        );
+        transpose(&dwt, k, cout, &mut dw);
+        pool::give(dwt);
+        pool::give(grad_cl);
+    }
+    pool::give(cols);
     dw
 }
 
@@ -162,22 +217,60 @@ fn check_lengths(shape: &ConvShape, x: usize, weight: usize, grad: Option<usize>
     }
 }
 
-/// `[A, B, P]` → `[B, A, P]`: moves the batch index from first to second place.
-fn batch_first_to_last(data: &[f32], batch: usize, channels: usize, pixels: usize) -> Vec<f32> {
-    swap_outer(data, batch, channels, pixels)
+/// `[N, C, P]` → `[C, N, P]` in a pooled buffer.
+fn channels_first(data: &[f32], batch: usize, channels: usize) -> Vec<f32> {
+    let mut out = pool::take(data.len());
+    swap_outer(data, batch, channels, &mut out);
+    out
 }
 
-/// `[C, N, P]` → `[N, C, P]`.
-fn batch_last_to_first(data: &[f32], channels: usize, batch: usize, pixels: usize) -> Vec<f32> {
-    swap_outer(data, channels, batch, pixels)
-}
-
-/// `[A, B, P]` → `[B, A, P]`, copying runs of `P` in parallel over `B`.
-fn swap_outer(data: &[f32], a: usize, b: usize, pixels: usize) -> Vec<f32> {
-    let mut out = vec![0.0; data.len()];
-    if pixels == 0 {
-        return out;
+/// `[N, C, P]` → `[N, P, C]` in a pooled buffer.
+fn channels_last(data: &[f32], batch: usize, channels: usize) -> Vec<f32> {
+    let mut out = pool::take(data.len());
+    if !data.is_empty() {
+        let pixels = data.len() / (batch * channels);
+        for (dst, src) in out
+            .chunks_mut(channels * pixels)
+            .zip(data.chunks(channels * pixels))
+        {
+            transpose(src, channels, pixels, dst);
+        }
     }
+    out
+}
+
+/// `dst[c][r] = src[r][c]` for a row-major `rows × cols` matrix `src`, in 32×32 blocks so that
+/// both sides stay in cache, parallel over blocks of destination rows.
+fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    const BLOCK: usize = 32;
+    assert_eq!(src.len(), rows * cols, "transpose: source length");
+    assert_eq!(dst.len(), rows * cols, "transpose: destination length");
+    if src.is_empty() {
+        return;
+    }
+    dst.par_chunks_mut(BLOCK * rows)
+        .enumerate()
+        .for_each(|(block, dst_rows)| {
+            let c0 = block * BLOCK;
+            let width = dst_rows.len() / rows;
+            for r0 in (0..rows).step_by(BLOCK) {
+                for r in r0..(r0 + BLOCK).min(rows) {
+                    let run = &src[r * cols + c0..][..width];
+                    for (i, v) in run.iter().enumerate() {
+                        dst_rows[i * rows + r] = *v;
+                    }
+                }
+            }
+        });
+}
+
+/// `[A, B, P]` → `[B, A, P]` into `out`, copying runs of `P` in parallel over `B`.
+fn swap_outer(data: &[f32], a: usize, b: usize, out: &mut [f32]) {
+    assert_eq!(data.len(), out.len(), "swap_outer: lengths");
+    if data.is_empty() {
+        return;
+    }
+    let pixels = data.len() / (a * b);
     out.par_chunks_mut(a * pixels)
         .enumerate()
         .for_each(|(j, block)| {
@@ -186,33 +279,42 @@ fn swap_outer(data: &[f32], a: usize, b: usize, pixels: usize) -> Vec<f32> {
                 run.copy_from_slice(&data[start..start + pixels]);
             }
         });
-    out
 }
 
-/// The batch's im2col matrix `[Cin·kh·kw, N·oh·ow]`, rows filled in parallel.
+/// The batch's im2col matrix `[Cin·kh·kw, N·oh·ow]` in a pooled buffer, rows filled in parallel.
 fn im2col(shape: &ConvShape, x: &[f32]) -> Vec<f32> {
-    let [oh, ow] = shape.output();
-    let (q, pixels) = (shape.batch * oh * ow, shape.input_pixels());
     if shape.is_pointwise() {
-        return batch_first_to_last(x, shape.batch, shape.in_channels, pixels);
+        return channels_first(x, shape.batch, shape.in_channels);
     }
+    let [oh, ow] = shape.output();
     let [kh, kw] = shape.kernel;
-    let mut cols = vec![0.0; shape.patch() * q];
+    let (q, pixels, width) = (shape.batch * oh * ow, shape.input_pixels(), shape.input[1]);
+    let mut cols = pool::take(shape.patch() * q);
     if q == 0 {
         return cols;
     }
     cols.par_chunks_mut(q).enumerate().for_each(|(row, out)| {
         let (ci, ky, kx) = (row / (kh * kw), row / kw % kh, row % kw);
+        let (rows, first_y) = shape.reads(0, ky);
+        let (columns, first_x) = shape.reads(1, kx);
         for (n, image_out) in out.chunks_mut(oh * ow).enumerate() {
             let plane = &x[(n * shape.in_channels + ci) * pixels..][..pixels];
             for (oy, line) in image_out.chunks_mut(ow).enumerate() {
-                let Some(y) = shape.source(0, oy, ky) else {
-                    continue; // stays zero: padding row
-                };
-                let src = &plane[y * shape.input[1]..][..shape.input[1]];
-                for (ox, value) in line.iter_mut().enumerate() {
-                    if let Some(x) = shape.source(1, ox, kx) {
-                        *value = src[x];
+                if !rows.contains(&oy) || columns.is_empty() {
+                    line.fill(0.0); // reads only padding
+                    continue;
+                }
+                let y = first_y + (oy - rows.start) * shape.stride[0];
+                let src = &plane[y * width + first_x..(y + 1) * width];
+                line[..columns.start].fill(0.0);
+                line[columns.end..].fill(0.0);
+                let line = &mut line[columns.clone()];
+                if shape.stride[1] == 1 {
+                    line.copy_from_slice(&src[..line.len()]);
+                } else {
+                    for (value, source) in line.iter_mut().zip(src.iter().step_by(shape.stride[1]))
+                    {
+                        *value = *source;
                     }
                 }
             }
@@ -221,41 +323,55 @@ fn im2col(shape: &ConvShape, x: &[f32]) -> Vec<f32> {
     cols
 }
 
-/// Adds each column of `dcols` (`[Cin·kh·kw, N·oh·ow]`) back onto the input pixel it was read
-/// from: the input gradient `[N, Cin, H, W]`. Parallel over input channels, which own disjoint
-/// rows of `dcols` and disjoint planes of the result.
-fn col2im(shape: &ConvShape, dcols: &[f32]) -> Vec<f32> {
+/// Adds each column of `dcols` (`[Cin·kh·kw, N·oh·ow]`) onto the input pixel it was read from,
+/// writing the input gradient `[N, Cin, H, W]` into `dx`. Parallel over input channels, which
+/// own disjoint rows of `dcols` and disjoint planes of the result.
+fn col2im(shape: &ConvShape, dcols: &[f32], dx: &mut [f32]) {
     let [oh, ow] = shape.output();
     let [kh, kw] = shape.kernel;
-    let (q, pixels, taps) = (shape.batch * oh * ow, shape.input_pixels(), kh * kw);
+    let (q, pixels, taps, width) = (
+        shape.batch * oh * ow,
+        shape.input_pixels(),
+        kh * kw,
+        shape.input[1],
+    );
     // channel-major scratch `[Cin, N, H, W]`, so each channel's planes are one chunk
-    let mut dx = vec![0.0; shape.input_len()];
-    if q == 0 || pixels == 0 {
-        return dx;
-    }
-    dx.par_chunks_mut(shape.batch * pixels)
-        .enumerate()
-        .for_each(|(ci, planes)| {
-            for tap in 0..taps {
-                let (ky, kx) = (tap / kw, tap % kw);
-                let row = &dcols[(ci * taps + tap) * q..][..q];
-                for (n, plane) in planes.chunks_mut(pixels).enumerate() {
-                    let image = &row[n * oh * ow..][..oh * ow];
-                    for (oy, line) in image.chunks(ow).enumerate() {
-                        let Some(y) = shape.source(0, oy, ky) else {
-                            continue;
-                        };
-                        let dst = &mut plane[y * shape.input[1]..][..shape.input[1]];
-                        for (ox, value) in line.iter().enumerate() {
-                            if let Some(x) = shape.source(1, ox, kx) {
-                                dst[x] += value;
+    let mut planes_by_channel = pool::take(shape.input_len());
+    planes_by_channel.fill(0.0);
+    if q > 0 && pixels > 0 {
+        planes_by_channel
+            .par_chunks_mut(shape.batch * pixels)
+            .enumerate()
+            .for_each(|(ci, planes)| {
+                for tap in 0..taps {
+                    let (rows, first_y) = shape.reads(0, tap / kw);
+                    let (columns, first_x) = shape.reads(1, tap % kw);
+                    if columns.is_empty() {
+                        continue;
+                    }
+                    let row = &dcols[(ci * taps + tap) * q..][..q];
+                    for (n, plane) in planes.chunks_mut(pixels).enumerate() {
+                        let image = &row[n * oh * ow..][..oh * ow];
+                        for oy in rows.clone() {
+                            let y = first_y + (oy - rows.start) * shape.stride[0];
+                            let line = &image[oy * ow..][columns.clone()];
+                            let dst = &mut plane[y * width + first_x..(y + 1) * width];
+                            if shape.stride[1] == 1 {
+                                for (d, v) in dst.iter_mut().zip(line) {
+                                    *d += v;
+                                }
+                            } else {
+                                for (d, v) in dst.iter_mut().step_by(shape.stride[1]).zip(line) {
+                                    *d += v;
+                                }
                             }
                         }
                     }
                 }
-            }
-        });
-    batch_last_to_first(&dx, shape.in_channels, shape.batch, pixels)
+            });
+    }
+    swap_outer(&planes_by_channel, shape.in_channels, shape.batch, dx);
+    pool::give(planes_by_channel);
 }
 
 #[cfg(test)]

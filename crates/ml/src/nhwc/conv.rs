@@ -6,10 +6,11 @@ use std::ops::Range;
 use burn::nn::conv::Conv2d;
 use rayon::prelude::*;
 
-use super::{FeatureMap, Window, pool, tensor_values};
+use super::{FeatureMap, Window, tensor_values};
 use crate::error::MlError;
 use crate::gemm::{MatRef, matmul};
 use crate::models::activation::silu_one;
+use crate::pool;
 
 /// Output rows (pixels) per parallel tile: its im2col block stays within a core's L2 for the
 /// kernel sizes of our models, and the weights packed once per tile cost little next to its work.

@@ -14,7 +14,6 @@
 mod classifier;
 mod conv;
 mod ops;
-mod pool;
 mod yolo;
 
 pub use classifier::ClassifierNhwc;
@@ -28,6 +27,7 @@ use rayon::prelude::*;
 
 use crate::error::MlError;
 use crate::gemm::MatRef;
+use crate::pool;
 
 /// A batch of feature maps, channels last: element `(b, y, x, c)` is at
 /// `((b · height + y) · width + x) · channels + c`. Its buffer is recycled when dropped.

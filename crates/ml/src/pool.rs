@@ -1,8 +1,9 @@
-//! Recycled activation buffers. A forward pass allocates a few dozen maps of up to tens of MB;
-//! fresh allocations of that size come from the kernel as new pages (a page fault and a page
-//! clear per 4 KiB on first touch) and were then zeroed again. Maps return their buffer here when
-//! dropped and the next pass reuses it as it is: every operation of this module writes all of its
-//! output, so a recycled buffer's old values are never read.
+//! Recycled f32 buffers: the activations of the serving plans and the scratch matrices of the
+//! training kernels. A forward pass allocates a few dozen buffers of up to tens of MB; fresh
+//! allocations of that size come from the kernel as new pages (a page fault and a page clear per
+//! 4 KiB on first touch) and were then zeroed again. Buffers come back here when their user is
+//! done and the next pass reuses them as they are: every user writes all of a buffer it takes
+//! before reading it, so a recycled buffer's old values are never read.
 
 use std::sync::Mutex;
 
@@ -14,7 +15,7 @@ const MAX_VALUES: usize = 1 << 28;
 static IDLE: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
 
 /// A buffer of exactly `len` values with unspecified (initialised) contents.
-pub(super) fn take(len: usize) -> Vec<f32> {
+pub(crate) fn take(len: usize) -> Vec<f32> {
     let reused = {
         let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
         let best = idle
@@ -35,7 +36,7 @@ pub(super) fn take(len: usize) -> Vec<f32> {
 }
 
 /// Keeps `buffer` for a later [`take`] (or frees it when the pool is full).
-pub(super) fn give(buffer: Vec<f32>) {
+pub(crate) fn give(buffer: Vec<f32>) {
     if buffer.capacity() == 0 || buffer.capacity() > MAX_VALUES {
         return;
     }
