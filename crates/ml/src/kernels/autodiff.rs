@@ -29,16 +29,12 @@ impl<B: ConvGradients> Backward<B, 2> for Conv2dGemmBackward {
         let (x_state, weight_state, options) = ops.state;
         let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
         let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_state);
-        if let Some(node) = node_x {
-            let dx =
-                B::conv2d_gemm_input_grad(x.clone(), weight.clone(), grad.clone(), options.clone());
-            grads.register::<B>(node.id, dx);
-        }
-        if let Some(node) = node_weight {
-            grads.register::<B>(
-                node.id,
-                B::conv2d_gemm_weight_grad(x, weight, grad, options),
-            );
+        let wanted = [node_x.is_some(), node_weight.is_some()];
+        let [dx, dw] = B::conv2d_gemm_backward(x, weight, grad, options, wanted);
+        for (node, gradient) in [(node_x, dx), (node_weight, dw)] {
+            if let (Some(node), Some(gradient)) = (node, gradient) {
+                grads.register::<B>(node.id, gradient);
+            }
         }
     }
 }

@@ -19,30 +19,28 @@ impl TrainKernels for Flex {
 }
 
 impl ConvGradients for Flex {
-    fn conv2d_gemm_input_grad(
+    fn conv2d_gemm_backward(
         x: FlexTensor,
         weight: FlexTensor,
         grad: FlexTensor,
         options: ConvOptions<2>,
-    ) -> FlexTensor {
+        [input, weights]: [bool; 2],
+    ) -> [Option<FlexTensor>; 2] {
         let shape = conv_shape(&x, &weight, &options);
-        let (weight, grad) = (weight.to_contiguous(), grad.to_contiguous());
-        let dx = conv::input_grad(&shape, weight.storage(), grad.storage());
-        let [h, w] = shape.input;
-        tensor(dx, [shape.batch, shape.in_channels, h, w])
-    }
-
-    fn conv2d_gemm_weight_grad(
-        x: FlexTensor,
-        weight: FlexTensor,
-        grad: FlexTensor,
-        options: ConvOptions<2>,
-    ) -> FlexTensor {
-        let shape = conv_shape(&x, &weight, &options);
-        let (x, grad) = (x.to_contiguous(), grad.to_contiguous());
-        let dw = conv::weight_grad(&shape, x.storage(), grad.storage());
-        let [kh, kw] = shape.kernel;
-        tensor(dw, [shape.out_channels, shape.in_channels, kh, kw])
+        let grad = grad.to_contiguous();
+        let dx = input.then(|| {
+            let weight = weight.to_contiguous();
+            let [h, w] = shape.input;
+            let dx = conv::input_grad(&shape, weight.storage(), grad.storage());
+            tensor(dx, [shape.batch, shape.in_channels, h, w])
+        });
+        let dw = weights.then(|| {
+            let x = x.to_contiguous();
+            let [kh, kw] = shape.kernel;
+            let dw = conv::weight_grad(&shape, x.storage(), grad.storage());
+            tensor(dw, [shape.out_channels, shape.in_channels, kh, kw])
+        });
+        [dx, dw]
     }
 }
 

@@ -32,21 +32,15 @@ pub trait TrainKernels: burn::backend::Backend {
 
 /// The gradients behind [`TrainKernels::conv2d_gemm`], called by its autodiff backward.
 pub trait ConvGradients: burn::backend::Backend {
-    /// The gradient of the convolution of `x` with `weight` with respect to `x`.
-    fn conv2d_gemm_input_grad(
+    /// The gradients of the convolution of `x` with `weight` with respect to `x` and to
+    /// `weight`, given the output gradient `grad`; each computed only when `wanted`.
+    fn conv2d_gemm_backward(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         options: ConvOptions<2>,
-    ) -> FloatTensor<Self>;
-
-    /// The gradient of the convolution of `x` with `weight` with respect to `weight`.
-    fn conv2d_gemm_weight_grad(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        grad: FloatTensor<Self>,
-        options: ConvOptions<2>,
-    ) -> FloatTensor<Self>;
+        wanted: [bool; 2],
+    ) -> [Option<FloatTensor<Self>>; 2];
 }
 
 /// `conv.forward(x)`, through our kernels where they apply (f32 on the flex CPU backend, with or

@@ -8,8 +8,9 @@
 //! single product on the activations as they lie, im2col copies whole channel runs, and each
 //! output tile gets its bias, residual and activation while still in cache.
 //!
-//! Training keeps burn's convolutions (it needs their backward pass); the plans here are built
-//! from a trained model's folded weights and checked against burn's forward in the tests.
+//! Training stays on burn's tensors and autodiff (with our NCHW convolutions, `crate::kernels`);
+//! the plans here are built from a trained model's folded weights and checked against burn's
+//! forward in the tests.
 
 mod classifier;
 mod conv;
