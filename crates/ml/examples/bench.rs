@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! cargo run --release -p ml --example bench -- [--model resnet18|yolov8n] [--only train|infer]
-//!     [--iterations N] [--python /path/to/venv/bin/python] [--script path]
+//!     [--device cpu|tch-cpu|cuda:N] [--iterations N] [--python /path/to/venv/bin/python]
+//!     [--script path]
 //! ```
 //!
 //! ResNet-18: training b16 × 64², inference b8 × 224². YOLOv8-n: training b8 × 320², inference
@@ -51,6 +52,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(other) => return Err(format!("unknown --model {other}: resnet18 or yolov8n").into()),
     };
     let mut options = BenchOptions::default();
+    if let Some(device) = value("--device") {
+        options.device = device.parse()?;
+    }
     if let Some(iterations) = value("--iterations") {
         options.iterations = iterations.parse()?;
     }

@@ -18,11 +18,13 @@ static IDLE: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
 pub(crate) fn take(len: usize) -> Vec<f32> {
     let reused = {
         let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
+        // The idle buffer that needs the fewest new values written (the pass before asked for
+        // the same sizes, so usually none), then the smallest.
         let best = idle
             .iter()
             .enumerate()
             .filter(|(_, b)| b.capacity() >= len)
-            .min_by_key(|(_, b)| b.capacity())
+            .min_by_key(|(_, b)| (len.saturating_sub(b.len()), b.capacity()))
             .map(|(i, _)| i);
         best.map(|i| idle.swap_remove(i))
     };
@@ -37,18 +39,14 @@ pub(crate) fn take(len: usize) -> Vec<f32> {
 
 /// Keeps `buffer` for a later [`take`] (or frees it when the pool is full).
 pub(crate) fn give(buffer: Vec<f32>) {
-    if buffer.capacity() == 0 || buffer.capacity() > MAX_VALUES {
+    if buffer.is_empty() || buffer.capacity() > MAX_VALUES {
         return;
     }
     let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
     let held: usize = idle.iter().map(Vec::capacity).sum();
     if idle.len() < MAX_BUFFERS && held + buffer.capacity() <= MAX_VALUES {
-        // Keep the length: a later `take` of up to that size then writes nothing.
-        let len = buffer.capacity();
-        let mut buffer = buffer;
-        if buffer.len() < len {
-            buffer.resize(len, 0.0);
-        }
+        // Kept at its length, not its capacity: growing it back would write the values
+        // truncated away (a memset of up to tens of MB per buffer and pass).
         idle.push(buffer);
     }
 }

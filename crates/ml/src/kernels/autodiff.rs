@@ -1,5 +1,6 @@
-//! The convolution as a node of burn's autodiff graph, with our gradients as its backward.
+//! Our kernels as nodes of burn's autodiff graph, with our gradients as their backward steps.
 
+use burn::backend::AutodiffBackend;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -8,14 +9,14 @@ use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::ops::ConvOptions;
 use burn::backend::tensor::FloatTensor;
 
-use super::{ConvGradients, TrainKernels};
+use super::{TrainGradients, TrainKernels};
 
 /// The backward step of [`TrainKernels::conv2d_gemm`]: gradients for whichever of the input and
 /// the weight are tracked.
 #[derive(Debug)]
 struct Conv2dGemmBackward;
 
-impl<B: ConvGradients> Backward<B, 2> for Conv2dGemmBackward {
+impl<B: TrainGradients> Backward<B, 2> for Conv2dGemmBackward {
     type State = (NodeId, NodeId, ConvOptions<2>);
 
     fn backward(
@@ -39,7 +40,34 @@ impl<B: ConvGradients> Backward<B, 2> for Conv2dGemmBackward {
     }
 }
 
-impl<B: TrainKernels + ConvGradients, C: CheckpointStrategy> TrainKernels for Autodiff<B, C> {
+/// The backward step of [`TrainKernels::batch_norm_fused`]: gradients of the input, γ and β.
+#[derive(Debug)]
+struct BatchNormBackward;
+
+impl<B: TrainGradients> Backward<B, 3> for BatchNormBackward {
+    /// Input and γ (checkpointed), the batch statistics as the forward computed them, ε.
+    type State = (NodeId, NodeId, FloatTensor<B>, FloatTensor<B>, f64);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_state, gamma_state, mean, variance, epsilon) = ops.state;
+        let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
+        let gamma: FloatTensor<B> = checkpointer.retrieve_node_output(gamma_state);
+        let gradients = B::batch_norm_fused_backward(x, gamma, mean, variance, epsilon, grad);
+        for (node, gradient) in ops.parents.into_iter().zip(gradients) {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, gradient);
+            }
+        }
+    }
+}
+
+impl<B: TrainKernels + TrainGradients, C: CheckpointStrategy> TrainKernels for Autodiff<B, C> {
     fn conv2d_gemm(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -63,5 +91,47 @@ impl<B: TrainKernels + ConvGradients, C: CheckpointStrategy> TrainKernels for Au
                 options,
             )),
         }
+    }
+
+    fn batch_norm_fused(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let prepared = BatchNormBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful();
+        let (output, mean, variance) = match prepared {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let gamma_state = prep.checkpoint(&gamma);
+                let (output, mean, variance) = B::batch_norm_fused(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    epsilon,
+                );
+                let state = (
+                    x_state,
+                    gamma_state,
+                    mean.clone(),
+                    variance.clone(),
+                    epsilon,
+                );
+                (prep.finish(state, output), mean, variance)
+            }
+            OpsKind::UnTracked(prep) => {
+                let (output, mean, variance) = B::batch_norm_fused(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    epsilon,
+                );
+                (prep.finish(output), mean, variance)
+            }
+        };
+        (output, Self::from_inner(mean), Self::from_inner(variance))
     }
 }

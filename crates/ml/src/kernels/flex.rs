@@ -3,10 +3,11 @@
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::ConvOptions;
 use burn::backend::{Flex, TensorMetadata};
-use burn::tensor::TensorData;
+use burn::tensor::{Shape, TensorData};
 
 use super::conv::{self, ConvShape};
-use super::{ConvGradients, TrainKernels};
+use super::norm::{self, NormShape};
+use super::{TrainGradients, TrainKernels};
 
 impl TrainKernels for Flex {
     fn conv2d_gemm(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
@@ -16,9 +17,35 @@ impl TrainKernels for Flex {
         let out = conv::forward(&shape, x.storage(), weight.storage());
         tensor(out, [shape.batch, shape.out_channels, oh, ow])
     }
+
+    fn batch_norm_fused(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        epsilon: f64,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let (shape, dims) = (norm_shape(&x), x.shape());
+        let (x, gamma, beta) = (
+            x.to_contiguous(),
+            gamma.to_contiguous(),
+            beta.to_contiguous(),
+        );
+        let result = norm::forward(
+            &shape,
+            x.storage(),
+            gamma.storage(),
+            beta.storage(),
+            epsilon,
+        );
+        (
+            tensor(result.output, dims),
+            tensor(result.mean, [shape.channels]),
+            tensor(result.variance, [shape.channels]),
+        )
+    }
 }
 
-impl ConvGradients for Flex {
+impl TrainGradients for Flex {
     fn conv2d_gemm_backward(
         x: FlexTensor,
         weight: FlexTensor,
@@ -41,6 +68,33 @@ impl ConvGradients for Flex {
             tensor(dw, [shape.out_channels, shape.in_channels, kh, kw])
         });
         [dx, dw]
+    }
+
+    fn batch_norm_fused_backward(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        mean: FlexTensor,
+        variance: FlexTensor,
+        epsilon: f64,
+        grad: FlexTensor,
+    ) -> [FlexTensor; 3] {
+        let (shape, dims) = (norm_shape(&x), x.shape());
+        let [x, gamma, mean, variance, grad] =
+            [x, gamma, mean, variance, grad].map(|t| t.to_contiguous());
+        let [dx, dgamma, dbeta] = norm::backward(
+            &shape,
+            x.storage(),
+            gamma.storage(),
+            mean.storage(),
+            variance.storage(),
+            epsilon,
+            grad.storage(),
+        );
+        [
+            tensor(dx, dims),
+            tensor(dgamma, [shape.channels]),
+            tensor(dbeta, [shape.channels]),
+        ]
     }
 }
 
@@ -67,6 +121,17 @@ fn conv_shape(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) -> 
     }
 }
 
-fn tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+/// The geometry of a BatchNorm input `[N, C, …]`.
+fn norm_shape(x: &FlexTensor) -> NormShape {
+    let dims = x.shape();
+    let (batch, channels) = (dims[0], dims[1]);
+    NormShape {
+        batch,
+        channels,
+        pixels: dims.num_elements() / (batch * channels).max(1),
+    }
+}
+
+fn tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }

@@ -11,27 +11,38 @@
 mod autodiff;
 mod conv;
 mod flex;
+mod norm;
 
 use burn::backend::ops::ConvOptions;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Dispatch, DispatchDevice, backend_extension};
-use burn::nn::PaddingConfig2d;
+use burn::module::RunningState;
 use burn::nn::conv::Conv2d;
+use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::{DType, Tensor};
 
 /// Operations of ours that the dispatch layer routes to the tensor's backend.
 #[backend_extension(Flex, Autodiff)]
 pub trait TrainKernels: burn::backend::Backend {
-    /// A 2-D convolution without bias, groups 1, f32 (the caller checks [`supported`]).
+    /// A 2-D convolution without bias, groups 1, f32 (the caller checks [`conv2d`]'s conditions).
     fn conv2d_gemm(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self>;
+
+    /// BatchNorm of `x` (`[N, C, …]`, f32) with its own batch statistics:
+    /// `(output, mean, biased variance)`.
+    fn batch_norm_fused(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
-/// The gradients behind [`TrainKernels::conv2d_gemm`], called by its autodiff backward.
-pub trait ConvGradients: burn::backend::Backend {
+/// The gradients behind [`TrainKernels`], called by their autodiff backward steps.
+pub trait TrainGradients: burn::backend::Backend {
     /// The gradients of the convolution of `x` with `weight` with respect to `x` and to
     /// `weight`, given the output gradient `grad`; each computed only when `wanted`.
     fn conv2d_gemm_backward(
@@ -41,6 +52,17 @@ pub trait ConvGradients: burn::backend::Backend {
         options: ConvOptions<2>,
         wanted: [bool; 2],
     ) -> [Option<FloatTensor<Self>>; 2];
+
+    /// The gradients `[dx, dγ, dβ]` of [`TrainKernels::batch_norm_fused`], given its input, the
+    /// statistics it returned and the output gradient `grad`.
+    fn batch_norm_fused_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        grad: FloatTensor<Self>,
+    ) -> [FloatTensor<Self>; 3];
 }
 
 /// `conv.forward(x)`, through our kernels where they apply (f32 on the flex CPU backend, with or
@@ -73,8 +95,36 @@ pub(crate) fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     }
 }
 
+/// `bn.forward(x)`; in training (autodiff device, layer not frozen) on flex in f32 through our
+/// fused kernel, updating the running statistics as burn's layer does.
+pub(crate) fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    let training = x.device().is_autodiff() && bn.training.is_enabled();
+    let gamma = bn.gamma.val();
+    if !training || x.dtype() != DType::F32 || gamma.dtype() != DType::F32 || !on_flex(&x) {
+        return bn.forward(x);
+    }
+    let device = x.device();
+    let (output, mean, variance) = Dispatch::batch_norm_fused(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        bn.beta.val().into_dispatch(),
+        bn.epsilon,
+    );
+    let update = |state: &RunningState<Tensor<1>>, batch: Tensor<1>| {
+        let running = state
+            .value_sync()
+            .to_device(&device)
+            .mul_scalar(1.0 - bn.momentum)
+            .add(batch.detach().mul_scalar(bn.momentum));
+        state.update(running.detach());
+    };
+    update(&bn.running_mean, Tensor::from_dispatch(mean));
+    update(&bn.running_var, Tensor::from_dispatch(variance));
+    Tensor::from_dispatch(output)
+}
+
 /// Whether `x` lives on the flex backend, directly or under autodiff.
-fn on_flex(x: &Tensor<4>) -> bool {
+fn on_flex<const D: usize>(x: &Tensor<D>) -> bool {
     match x.device().as_dispatch() {
         DispatchDevice::Flex(_) => true,
         DispatchDevice::Autodiff(inner) => matches!(**inner, DispatchDevice::Flex(_)),
@@ -85,6 +135,7 @@ fn on_flex(x: &Tensor<4>) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use burn::nn::BatchNormConfig;
     use burn::nn::conv::Conv2dConfig;
     use burn::tensor::{Device, Distribution, Tensor, TensorData, Tolerance};
 
@@ -143,6 +194,46 @@ mod tests {
             Conv2dConfig::new([4, 6], [3, 3]).with_padding(PaddingConfig2d::Explicit(0, 1, 2, 1)),
             [1, 4, 7, 5],
         );
+    }
+
+    /// Output, the three gradients and the running statistics of a training BatchNorm through
+    /// our kernel, against burn's layer on the same autodiff device.
+    #[test]
+    fn batch_norm_matches_burns_layer() {
+        let device = Device::flex().autodiff();
+        let config = BatchNormConfig::new(6).with_momentum(0.3);
+        let (ours_bn, burn_bn) = (config.init(&device), config.init(&device));
+        let x = Tensor::<4>::random([3, 6, 5, 7], Distribution::Normal(2.0, 3.0), &device)
+            .require_grad();
+        let g = Tensor::<4>::random([3, 6, 5, 7], Distribution::Default, &device);
+        let ours = batch_norm(&ours_bn, x.clone());
+        let reference = burn_bn.forward(x.clone());
+        let tolerance = Tolerance::absolute(1e-4);
+        ours.to_data()
+            .assert_approx_eq::<f32>(&reference.to_data(), tolerance);
+        let grads_ours = (ours * g.clone()).sum().backward();
+        let grads_ref = (reference * g).sum().backward();
+        x.grad(&grads_ours)
+            .unwrap()
+            .to_data()
+            .assert_approx_eq::<f32>(&x.grad(&grads_ref).unwrap().to_data(), tolerance);
+        for (a, b) in [
+            (ours_bn.gamma.val(), burn_bn.gamma.val()),
+            (ours_bn.beta.val(), burn_bn.beta.val()),
+        ] {
+            a.grad(&grads_ours)
+                .unwrap()
+                .to_data()
+                .assert_approx_eq::<f32>(&b.grad(&grads_ref).unwrap().to_data(), tolerance);
+        }
+        for (a, b) in [
+            (&ours_bn.running_mean, &burn_bn.running_mean),
+            (&ours_bn.running_var, &burn_bn.running_var),
+        ] {
+            a.value()
+                .to_data()
+                .assert_approx_eq::<f32>(&b.value().to_data(), tolerance);
+        }
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub(crate) fn batch_norm(channels: usize, device: &Device) -> Option<BatchNorm> 
 pub(crate) fn conv_bn(conv: &Conv2d, bn: &Option<BatchNorm>, x: Tensor<4>) -> Tensor<4> {
     let y = crate::kernels::conv2d(conv, x);
     match bn {
-        Some(bn) => bn.forward(y),
+        Some(bn) => crate::kernels::batch_norm(bn, y),
         None => y,
     }
 }
