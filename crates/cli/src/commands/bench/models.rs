@@ -41,18 +41,25 @@ pub fn run(case: Case, args: &ModelBenchArgs) -> anyhow::Result<()> {
         warmup: 2,
         iterations: args.iterations.max(1),
     };
-    let ours: Vec<BenchResult> = match case {
-        Case::Train => vec![ml::bench::train_resnet18(&options)?],
-        Case::Infer => vec![
-            ml::bench::infer_resnet18(&options, InferPath::ChannelsLast)?,
-            ml::bench::infer_resnet18(&options, InferPath::BurnFolded)?,
-        ],
-        Case::Detect => vec![
-            ml::detect::bench::train_yolov8n(&options)?,
-            ml::detect::bench::infer_yolov8n(&options, InferPath::ChannelsLast)?,
-            ml::detect::bench::infer_yolov8n(&options, InferPath::BurnFolded)?,
-        ],
+    // Engines serve with the channels-last plan on the CPU and with burn's folded forward on
+    // other devices; both are shown on the CPU.
+    let infer_paths: &[InferPath] = if args.device == ml::DeviceSpec::Cpu {
+        &[InferPath::ChannelsLast, InferPath::BurnFolded]
+    } else {
+        &[InferPath::BurnFolded]
     };
+    let mut ours: Vec<BenchResult> = match case {
+        Case::Train => vec![ml::bench::train_resnet18(&options)?],
+        Case::Infer => Vec::new(),
+        Case::Detect => vec![ml::detect::bench::train_yolov8n(&options)?],
+    };
+    for &path in infer_paths {
+        match case {
+            Case::Train => {}
+            Case::Infer => ours.push(ml::bench::infer_resnet18(&options, path)?),
+            Case::Detect => ours.push(ml::detect::bench::infer_yolov8n(&options, path)?),
+        }
+    }
     let python = match &args.make_venv {
         Some(dir) => {
             let base = std::path::Path::new("python3");
@@ -74,41 +81,44 @@ pub fn run(case: Case, args: &ModelBenchArgs) -> anyhow::Result<()> {
         super::cores()
     );
     println!(
-        "{:<16} {:<18} {:>10} {:>10} {:>12} {:>8}",
+        "{:<16} {:<22} {:>10} {:>10} {:>12} {:>8}",
         "case", "", "images/s", "ms/batch", "peak RSS", "ratio"
     );
+    let backend = match args.device {
+        ml::DeviceSpec::Cpu => "flex",
+        ml::DeviceSpec::Cuda(_) => "cuda",
+        ml::DeviceSpec::TchCpu => "tch",
+    };
     let mut shown = Vec::new();
     for (result, row) in ours.iter().zip(&comparisons) {
-        let rss = result
-            .peak_rss_mib
-            .map_or("?".to_owned(), |m| format!("{m:.0} MiB"));
-        println!(
-            "{:<16} {:<18} {:>10.2} {:>10.1} {:>12} {:>8}",
-            result.case,
-            if result.detail == InferPath::ChannelsLast.detail() {
-                "vision (served)"
-            } else {
-                "vision (burn flex)"
-            },
-            result.images_per_sec,
-            result.median_secs * 1000.0,
-            rss,
-            ""
-        );
-        if let (Some(pytorch), Some(ratio)) = (row.pytorch, row.ratio)
+        if let Some(pytorch) = row.pytorch
             && !shown.contains(&result.case)
         {
             shown.push(result.case.clone());
             println!(
-                "{:<16} {:<18} {:>10.2} {:>10.1} {:>12} {:>7.2}×",
+                "{:<16} {:<22} {:>10.2} {:>10.1}",
                 result.case,
                 "PyTorch",
                 pytorch,
                 result.batch_size as f64 * 1000.0 / pytorch,
-                "",
-                ratio
             );
         }
+        let who = if result.detail == InferPath::ChannelsLast.detail() {
+            "vision (served plan)".to_owned()
+        } else {
+            format!("vision (burn {backend})")
+        };
+        println!(
+            "{:<16} {:<22} {:>10.2} {:>10.1} {:>12} {:>8}",
+            result.case,
+            who,
+            result.images_per_sec,
+            result.median_secs * 1000.0,
+            result
+                .peak_rss_mib
+                .map_or("?".to_owned(), |m| format!("{m:.0} MiB")),
+            row.ratio.map_or(String::new(), |r| format!("{r:.2}×")),
+        );
     }
     if reference.is_empty() {
         println!("PyTorch: not run (give --python or --make-venv)");
