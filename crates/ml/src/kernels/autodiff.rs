@@ -67,6 +67,28 @@ impl<B: TrainGradients> Backward<B, 3> for BatchNormBackward {
     }
 }
 
+/// The backward step of [`TrainKernels::silu_fused`]: the input (checkpointed) is its state.
+#[derive(Debug)]
+struct SiluBackward;
+
+impl<B: TrainGradients> Backward<B, 1> for SiluBackward {
+    type State = NodeId;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let grad = grads.consume::<B>(&ops.node);
+        let x: FloatTensor<B> = checkpointer.retrieve_node_output(ops.state);
+        let [node] = ops.parents;
+        if let Some(node) = node {
+            grads.register::<B>(node.id, B::silu_fused_backward(x, grad));
+        }
+    }
+}
+
 impl<B: TrainKernels + TrainGradients, C: CheckpointStrategy> TrainKernels for Autodiff<B, C> {
     fn conv2d_gemm(
         x: FloatTensor<Self>,
@@ -133,5 +155,19 @@ impl<B: TrainKernels + TrainGradients, C: CheckpointStrategy> TrainKernels for A
             }
         };
         (output, Self::from_inner(mean), Self::from_inner(variance))
+    }
+
+    fn silu_fused(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match SiluBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let state = prep.checkpoint(&x);
+                prep.finish(state, B::silu_fused(x.into_primitive()))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::silu_fused(x.into_primitive())),
+        }
     }
 }

@@ -8,6 +8,7 @@ use burn::tensor::{Shape, TensorData};
 use super::conv::{self, ConvShape};
 use super::norm::{self, NormShape};
 use super::{TrainGradients, TrainKernels};
+use crate::models::activation::{silu_grad_into, silu_into};
 
 impl TrainKernels for Flex {
     fn conv2d_gemm(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
@@ -42,6 +43,13 @@ impl TrainKernels for Flex {
             tensor(result.mean, [shape.channels]),
             tensor(result.variance, [shape.channels]),
         )
+    }
+
+    fn silu_fused(x: FlexTensor) -> FlexTensor {
+        let (dims, x) = (x.shape(), x.to_contiguous());
+        let mut out = vec![0.0; dims.num_elements()];
+        silu_into(x.storage(), &mut out);
+        tensor(out, dims)
     }
 }
 
@@ -95,6 +103,13 @@ impl TrainGradients for Flex {
             tensor(dgamma, [shape.channels]),
             tensor(dbeta, [shape.channels]),
         ]
+    }
+
+    fn silu_fused_backward(x: FlexTensor, grad: FlexTensor) -> FlexTensor {
+        let (dims, x, grad) = (x.shape(), x.to_contiguous(), grad.to_contiguous());
+        let mut out = vec![0.0; dims.num_elements()];
+        silu_grad_into(x.storage(), grad.storage(), &mut out);
+        tensor(out, dims)
     }
 }
 

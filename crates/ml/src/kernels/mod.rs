@@ -39,6 +39,9 @@ pub trait TrainKernels: burn::backend::Backend {
         beta: FloatTensor<Self>,
         epsilon: f64,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// `x · sigmoid(x)` of an f32 tensor.
+    fn silu_fused(x: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 /// The gradients behind [`TrainKernels`], called by their autodiff backward steps.
@@ -63,6 +66,9 @@ pub trait TrainGradients: burn::backend::Backend {
         epsilon: f64,
         grad: FloatTensor<Self>,
     ) -> [FloatTensor<Self>; 3];
+
+    /// The gradient of [`TrainKernels::silu_fused`] at `x`, given the output gradient `grad`.
+    fn silu_fused_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 /// `conv.forward(x)`, through our kernels where they apply (f32 on the flex CPU backend, with or
@@ -121,6 +127,14 @@ pub(crate) fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     update(&bn.running_mean, Tensor::from_dispatch(mean));
     update(&bn.running_var, Tensor::from_dispatch(variance));
     Tensor::from_dispatch(output)
+}
+
+/// SiLU of a tensor that records a graph: our fused kernel on flex, burn's op elsewhere.
+pub(crate) fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if x.dtype() != DType::F32 || !on_flex(&x) {
+        return burn::tensor::activation::silu(x);
+    }
+    Tensor::from_dispatch(Dispatch::silu_fused(x.into_dispatch()))
 }
 
 /// Whether `x` lives on the flex backend, directly or under autodiff.

@@ -6,59 +6,69 @@
 //! (`exp` over every score) and ViT MLPs (GELU over 5184 × 4096 values per layer) spent a fifth of
 //! a forward in them with one core idle. Tensors without autodiff take one pass instead,
 //! vectorised with the CPU's widest instruction set (chosen at run time) and split over the cores;
-//! tensors that record a graph keep burn's ops.
+//! tensors that record a graph keep burn's ops, except SiLU on flex (a training kernel).
 
 use burn::tensor::activation;
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
 
 /// Elements per parallel task: large enough that splitting costs nothing next to the work.
 const CHUNK: usize = 1 << 15;
 
-/// `x · sigmoid(x)`, element-wise. On a tensor that records a graph, the value and the
-/// derivative `s·(1 + x·(1 − s))` come from one vectorised pass and the graph sees
-/// `v + (x − x̄)·g` (`x̄` detached, `v`, `g` constants): the same value, and a backward of one
-/// product instead of burn's sigmoid backward and two products.
+/// `x · sigmoid(x)`, element-wise. A tensor that records a graph on flex goes through our fused
+/// kernel ([`crate::kernels::silu`]: one vectorised pass forward, one backward, instead of burn's
+/// sigmoid, product and their backward steps); on other devices through burn's op.
 pub(crate) fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     if !x.is_autodiff() || x.dtype() != DType::F32 {
         return map_forward(x, silu_one, activation::silu);
     }
-    let device = x.device();
-    let shape = x.shape();
-    let Ok(inputs) = x.clone().detach().into_data().try_into_vec::<f32>() else {
-        return activation::silu(x);
-    };
-    let mut value = vec![0.0f32; inputs.len()];
-    let mut slope = inputs;
-    value
-        .par_chunks_mut(CHUNK)
-        .zip(slope.par_chunks_mut(CHUNK))
-        .for_each(|(value, slope)| pulp::Arch::new().dispatch(SiluAndSlope(value, slope)));
-    let constant =
-        |values: Vec<f32>| Tensor::<D>::from_data(TensorData::new(values, shape.clone()), &device);
-    let (value, slope) = (constant(value), constant(slope));
-    let zero_with_gradient = x.clone() - x.detach();
-    value + zero_with_gradient * slope
+    crate::kernels::silu(x)
 }
 
-/// SiLU and its derivative `s · (1 + x · (1 − s))` (`s = sigmoid(x)`) in one pass: `slope` holds
-/// the inputs on entry, `value` receives SiLU; one `exp` per element serves both.
-struct SiluAndSlope<'a>(&'a mut [f32], &'a mut [f32]);
+/// `out = silu(x)`, in parallel, vectorised.
+pub(crate) fn silu_into(x: &[f32], out: &mut [f32]) {
+    assert_eq!(x.len(), out.len(), "silu: lengths");
+    out.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(out, x)| pulp::Arch::new().dispatch(SiluInto(x, out)));
+}
 
-impl pulp::WithSimd for SiluAndSlope<'_> {
+/// `out = grad · silu'(x)` with `silu'(x) = s · (1 + x · (1 − s))`, `s = sigmoid(x)`.
+pub(crate) fn silu_grad_into(x: &[f32], grad: &[f32], out: &mut [f32]) {
+    assert_eq!(x.len(), out.len(), "silu gradient: lengths");
+    assert_eq!(grad.len(), out.len(), "silu gradient: lengths");
+    out.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK).zip(grad.par_chunks(CHUNK)))
+        .for_each(|(out, (x, grad))| pulp::Arch::new().dispatch(SiluGradInto(x, grad, out)));
+}
+
+struct SiluInto<'a>(&'a [f32], &'a mut [f32]);
+
+impl pulp::WithSimd for SiluInto<'_> {
     type Output = ();
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) {
-        let SiluAndSlope(value, slope) = self;
-        for (v, d) in value.iter_mut().zip(slope.iter_mut()) {
-            // `exp_one` saturates below −87, so this `e` is the one `silu_one` computes too, and
-            // both results are bit-identical to `silu_one` and the two-pass slope.
-            let x = d.clamp(-88.0, 88.0);
-            let e = exp_one(-x);
-            let s = 1.0 / (1.0 + e);
-            *v = d.clamp(-88.0, f32::MAX) / (1.0 + e);
-            *d = s * (1.0 + x * (1.0 - s));
+        let SiluInto(x, out) = self;
+        for (o, v) in out.iter_mut().zip(x) {
+            *o = silu_one(*v);
+        }
+    }
+}
+
+struct SiluGradInto<'a>(&'a [f32], &'a [f32], &'a mut [f32]);
+
+impl pulp::WithSimd for SiluGradInto<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let SiluGradInto(x, grad, out) = self;
+        for ((o, v), g) in out.iter_mut().zip(x).zip(grad) {
+            // clamped like `silu_one`, so the `e` is the one the forward used
+            let x = v.clamp(-88.0, 88.0);
+            let s = 1.0 / (1.0 + exp_one(-x));
+            *o = g * (s * (1.0 + x * (1.0 - s)));
         }
     }
 }
@@ -173,7 +183,7 @@ fn exp_one(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::{Device, Distribution};
+    use burn::tensor::{Device, Distribution, TensorData};
     use proptest::prelude::*;
 
     fn reference(x: f32) -> f32 {
