@@ -121,20 +121,26 @@ impl<B: TrainKernels + TrainGradients, C: CheckpointStrategy> TrainKernels for A
         beta: FloatTensor<Self>,
         epsilon: f64,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let prepared = BatchNormBackward
+        // The checkpoints are taken before the inputs are consumed; the kernel then runs once.
+        let tracked = match BatchNormBackward
             .prepare::<C>([x.node(), gamma.node(), beta.node()])
             .compute_bound()
-            .stateful();
-        let (output, mean, variance) = match prepared {
+            .stateful()
+        {
             OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                let gamma_state = prep.checkpoint(&gamma);
-                let (output, mean, variance) = B::batch_norm_fused(
-                    x.into_primitive(),
-                    gamma.into_primitive(),
-                    beta.into_primitive(),
-                    epsilon,
-                );
+                let checkpoints = (prep.checkpoint(&x), prep.checkpoint(&gamma));
+                Ok((prep, checkpoints))
+            }
+            OpsKind::UnTracked(prep) => Err(prep),
+        };
+        let (output, mean, variance) = B::batch_norm_fused(
+            x.into_primitive(),
+            gamma.into_primitive(),
+            beta.into_primitive(),
+            epsilon,
+        );
+        let output = match tracked {
+            Ok((prep, (x_state, gamma_state))) => {
                 let state = (
                     x_state,
                     gamma_state,
@@ -142,17 +148,9 @@ impl<B: TrainKernels + TrainGradients, C: CheckpointStrategy> TrainKernels for A
                     variance.clone(),
                     epsilon,
                 );
-                (prep.finish(state, output), mean, variance)
+                prep.finish(state, output)
             }
-            OpsKind::UnTracked(prep) => {
-                let (output, mean, variance) = B::batch_norm_fused(
-                    x.into_primitive(),
-                    gamma.into_primitive(),
-                    beta.into_primitive(),
-                    epsilon,
-                );
-                (prep.finish(output), mean, variance)
-            }
+            Err(prep) => prep.finish(output),
         };
         (output, Self::from_inner(mean), Self::from_inner(variance))
     }
