@@ -4,8 +4,9 @@
 //! burn's generic version builds these from a dozen tensor operations (channel-first copies,
 //! means, broadcasts), each a full pass over the activation; in a ResNet training step they cost
 //! as much as a quarter of the convolutions. Here statistics are summed per channel in parallel
-//! (f32 lanes, f64 per plane), and the output and input gradient are written plane by plane as
-//! `a·v + b·x + c` with per-channel coefficients.
+//! (f32 lanes, f64 per plane), and the output and input gradient are written plane by plane with
+//! per-channel coefficients, always from the centred `x − mean` (folding the mean into an offset
+//! cancels catastrophically when the variance is small next to the mean).
 
 use rayon::prelude::*;
 
@@ -68,20 +69,14 @@ pub(crate) fn forward(
             (mean as f32, variance as f32)
         })
         .unzip();
-    let coefficients: Vec<(f32, f32)> = (0..shape.channels)
-        .map(|c| {
-            let scale = f64::from(gamma[c]) / (f64::from(variance[c]) + epsilon).sqrt();
-            (
-                scale as f32,
-                (f64::from(beta[c]) - f64::from(mean[c]) * scale) as f32,
-            )
-        })
+    let scales: Vec<f32> = (0..shape.channels)
+        .map(|c| (f64::from(gamma[c]) / (f64::from(variance[c]) + epsilon).sqrt()) as f32)
         .collect();
     let mut output = vec![0.0; shape.len()];
     per_plane(shape, &mut output, |c, out, n| {
-        let (scale, shift) = coefficients[c];
+        let (scale, centre, shift) = (scales[c], mean[c], beta[c]);
         for (o, v) in out.iter_mut().zip(shape.plane(x, n, c)) {
-            *o = v * scale + shift;
+            *o = (v - centre) * scale + shift;
         }
     });
     Normalised {
@@ -115,26 +110,28 @@ pub(crate) fn backward(
         })
         .unzip();
     let samples = shape.samples();
-    let mut gamma_grad = Vec::with_capacity(shape.channels);
-    let mut beta_grad = Vec::with_capacity(shape.channels);
-    // dx = k·(g − Σg/M − x̂·Σg·x̂/M) with k = γ/σ and x̂ = (x − mean)/σ, as a·g + b·x + c
+    let inv_std: Vec<f64> = (0..shape.channels)
+        .map(|c| 1.0 / (f64::from(variance[c]) + epsilon).sqrt())
+        .collect();
+    let gamma_grad = (0..shape.channels)
+        .map(|c| (sum_grad_centred[c] * inv_std[c]) as f32)
+        .collect();
+    let beta_grad = sum_grad.iter().map(|s| *s as f32).collect();
+    // dx = k·(g − Σg/M − x̂·Σg·x̂/M) with k = γ/σ and x̂ = (x − mean)/σ, as a·g + b·(x − mean) + c
     let coefficients: Vec<(f32, f32, f32)> = (0..shape.channels)
         .map(|c| {
-            let inv_std = 1.0 / (f64::from(variance[c]) + epsilon).sqrt();
-            let k = f64::from(gamma[c]) * inv_std;
-            gamma_grad.push((sum_grad_centred[c] * inv_std) as f32);
-            beta_grad.push(sum_grad[c] as f32);
-            let b = -k * inv_std * inv_std * sum_grad_centred[c] / samples;
-            let offset = -k * sum_grad[c] / samples - b * f64::from(mean[c]);
+            let k = f64::from(gamma[c]) * inv_std[c];
+            let b = -k * inv_std[c] * inv_std[c] * sum_grad_centred[c] / samples;
+            let offset = -k * sum_grad[c] / samples;
             (k as f32, b as f32, offset as f32)
         })
         .collect();
     let mut input_grad = vec![0.0; shape.len()];
     per_plane(shape, &mut input_grad, |c, out, n| {
-        let (a, b, offset) = coefficients[c];
+        let ((a, b, offset), centre) = (coefficients[c], mean[c]);
         let (gp, xp) = (shape.plane(grad, n, c), shape.plane(x, n, c));
         for ((o, g), v) in out.iter_mut().zip(gp).zip(xp) {
-            *o = a * g + b * v + offset;
+            *o = a * g + b * (v - centre) + offset;
         }
     });
     [input_grad, gamma_grad, beta_grad]
