@@ -59,6 +59,9 @@ enum TokenType {
 pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// HS256 only, our issuer, `exp`/`sub`/`iss` present; expiry is checked by `verify` itself
+    /// so that an expired token gets its own message.
+    validation: Validation,
     access_ttl: u64,
     refresh_ttl: u64,
 }
@@ -75,6 +78,13 @@ impl TokenKeys {
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
+            validation: {
+                let mut validation = Validation::new(Algorithm::HS256);
+                validation.validate_exp = false;
+                validation.set_issuer(&[ISSUER]);
+                validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+                validation
+            },
             access_ttl,
             refresh_ttl,
         }
@@ -104,11 +114,7 @@ impl TokenKeys {
     /// Verifies signature, algorithm (HS256 only), issuer and token type; expiry is checked here
     /// so the error can say when the token expired.
     fn verify(&self, token: &str, expected: TokenType) -> AppResult<Claims> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.validate_exp = false;
-        validation.set_issuer(&[ISSUER]);
-        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| {
                 tracing::debug!(error = %e, "token rejected");
                 AppError::unauthorized("Invalid token")

@@ -216,19 +216,7 @@ async fn image_bytes(app: &App, request: &PredictRequest) -> AppResult<Vec<u8>> 
     let limit = app.settings.inference.max_image_bytes;
     let bytes = match (&request.image_url, &request.image_base64) {
         (Some(url), None) => crate::fetch::download(url, &app.settings.inference).await?,
-        (None, Some(data)) => {
-            let payload = match data.split_once(";base64,") {
-                Some((head, rest)) if head.starts_with("data:") => rest,
-                _ => data.as_str(),
-            };
-            if payload.len() as u64 > limit.saturating_mul(4) / 3 + 4 {
-                return Err(AppError::PayloadTooLarge { limit_bytes: limit });
-            }
-            let compact: String = payload.chars().filter(|c| !c.is_whitespace()).collect();
-            base64::engine::general_purpose::STANDARD
-                .decode(compact)
-                .map_err(|e| AppError::invalid_field("image_base64", format!("not base64: {e}")))?
-        }
+        (None, Some(data)) => decode_base64(data, limit)?,
         _ => {
             return Err(AppError::invalid_field(
                 "image_url",
@@ -240,6 +228,33 @@ async fn image_bytes(app: &App, request: &PredictRequest) -> AppResult<Vec<u8>> 
         return Err(AppError::PayloadTooLarge { limit_bytes: limit });
     }
     Ok(bytes)
+}
+
+/// The bytes of `image_base64`: raw base64 or a `data:…;base64,` URL, line breaks allowed;
+/// refused before decoding when it would exceed `limit` bytes.
+fn decode_base64(data: &str, limit: u64) -> AppResult<Vec<u8>> {
+    let payload = match data.split_once(";base64,") {
+        Some((head, rest)) if head.starts_with("data:") => rest,
+        _ => data,
+    };
+    if payload.len() as u64 > limit.saturating_mul(4) / 3 + 4 {
+        return Err(AppError::PayloadTooLarge { limit_bytes: limit });
+    }
+    // Copied only when there are line breaks (MIME-style base64) to drop.
+    let payload = payload.as_bytes();
+    let compact: std::borrow::Cow<'_, [u8]> = if payload.iter().any(u8::is_ascii_whitespace) {
+        payload
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect::<Vec<u8>>()
+            .into()
+    } else {
+        payload.into()
+    };
+    base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .map_err(|e| AppError::invalid_field("image_base64", format!("not base64: {e}")))
 }
 
 /// Refuses what is not a decodable image of a supported format within the pixel limit,
@@ -328,4 +343,42 @@ pub async fn predict(
         inference_time_ms: (elapsed * 100.0).round() / 100.0,
         model_version: version,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn base64_decodes_raw_wrapped_and_data_urls(
+            bytes in proptest::collection::vec(any::<u8>(), 0..300),
+            width in 1usize..80,
+        ) {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
+            let wrapped = encoded
+                .as_bytes()
+                .chunks(width)
+                .map(|line| std::str::from_utf8(line).unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("\r\n");
+            for data in [encoded.clone(), wrapped, format!("data:image/png;base64,{encoded}")] {
+                prop_assert_eq!(&decode_base64(&data, 1 << 20).unwrap(), &bytes);
+            }
+        }
+    }
+
+    #[test]
+    fn base64_refuses_garbage_and_oversized_payloads() {
+        assert!(matches!(
+            decode_base64("not base64!", 1 << 20),
+            Err(AppError::InvalidRequest { .. })
+        ));
+        let big = base64::engine::general_purpose::STANDARD.encode(vec![0u8; 4000]);
+        assert!(matches!(
+            decode_base64(&big, 1000),
+            Err(AppError::PayloadTooLarge { limit_bytes: 1000 })
+        ));
+    }
 }

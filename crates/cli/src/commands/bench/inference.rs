@@ -2,7 +2,8 @@
 //! against the raw engine call on the same image, at concurrency 1 and 16, for the small CNN and
 //! ResNet-18 (untrained weights: speed does not depend on them).
 
-use super::api::{MakeRequest, Sample, collect, create_tokens, load};
+use super::api::{MakeRequest, Sample, create_tokens, load};
+use super::http1;
 use anyhow::Context;
 use app::{App, Settings};
 use base64::Engine as _;
@@ -13,10 +14,10 @@ use ml::artefact::ArtefactConfig;
 use ml::data::{Normalization, Preprocess};
 use ml::infer::{EngineOptions, ImageInput, InferenceEngine};
 use serde_json::json;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use store::{NewJob, NewWorkflow, WorkflowEnd};
-use tokio::sync::Semaphore;
 
 /// Rounds per side: the engine and HTTP measurements alternate so that the machine's drift
 /// (other load, clock changes) falls on both alike.
@@ -28,6 +29,23 @@ pub struct InferenceBenchArgs {
     /// Seconds per round; each side runs [`ROUNDS`] rounds, alternating with the other.
     #[arg(long, default_value_t = 2)]
     seconds: u64,
+    /// Models to measure (default: the small CNN and ResNet-18).
+    #[arg(long, value_delimiter = ',', default_values_t = [Architecture::SmallCnn, Architecture::Resnet18])]
+    models: Vec<Architecture>,
+    /// Requests in flight (default: 1 and 16).
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16])]
+    concurrency: Vec<usize>,
+    /// HTTP client: `lean` (pre-built requests on keep-alive connections, as `wrk`) or
+    /// `reqwest` (a general client, whose own per-request work then counts as overhead).
+    #[arg(long, value_enum, default_value_t = Client::Lean)]
+    client: Client,
+}
+
+/// The load generator's HTTP client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Client {
+    Lean,
+    Reqwest,
 }
 
 /// A completed workflow serving an untrained `architecture` model; its id and artefact dir.
@@ -99,6 +117,31 @@ async fn serving_workflow(
     Ok(id)
 }
 
+/// Runs `concurrency` closed-loop slots until `duration` has passed: each sends its next
+/// request as soon as its last one is answered. `slot` makes one slot's loop from the time to
+/// stop; the loop returns each request's latency, or `None` for a failed request.
+async fn closed_loop<F, Fut>(concurrency: usize, duration: Duration, slot: F) -> Sample
+where
+    F: Fn(Instant) -> Fut,
+    Fut: Future<Output = Vec<Option<Duration>>> + Send + 'static,
+{
+    let start = Instant::now();
+    let stop = start + duration;
+    let slots: Vec<_> = (0..concurrency).map(|_| tokio::spawn(slot(stop))).collect();
+    let mut sample = Sample::empty();
+    for outcome in futures::future::join_all(slots).await {
+        for result in outcome.unwrap_or_default() {
+            match result {
+                Some(latency) => sample.latencies.push(latency),
+                None => sample.errors += 1,
+            }
+        }
+    }
+    sample.elapsed = start.elapsed();
+    sample.latencies.sort();
+    sample
+}
+
 /// Calls the engine directly with `concurrency` requests in flight for `duration`.
 async fn raw(
     engine: &Arc<InferenceEngine>,
@@ -106,26 +149,51 @@ async fn raw(
     concurrency: usize,
     duration: Duration,
 ) -> Sample {
-    let permits = Arc::new(Semaphore::new(concurrency));
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Option<Duration>>();
-    let start = Instant::now();
-    while start.elapsed() < duration {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
-        };
-        let (engine, image, tx) = (engine.clone(), image.to_vec(), tx.clone());
-        tokio::spawn(async move {
-            let sent = Instant::now();
-            let ok = engine
-                .predict(vec![ImageInput::Encoded(image)], 5)
-                .await
-                .is_ok();
-            let _ = tx.send(ok.then(|| sent.elapsed()));
-            drop(permit);
-        });
-    }
-    drop(tx);
-    collect(rx, start).await
+    closed_loop(concurrency, duration, |stop| {
+        let (engine, image) = (engine.clone(), image.to_vec());
+        async move {
+            let mut outcomes = Vec::new();
+            while Instant::now() < stop {
+                let sent = Instant::now();
+                let ok = engine
+                    .predict(vec![ImageInput::Encoded(image.clone())], 5)
+                    .await
+                    .is_ok();
+                outcomes.push(ok.then(|| sent.elapsed()));
+            }
+            outcomes
+        }
+    })
+    .await
+}
+
+/// Sends `request` over `concurrency` keep-alive connections for `duration`; a request counts
+/// when answered 200.
+async fn http(
+    addr: SocketAddr,
+    request: &Arc<Vec<u8>>,
+    concurrency: usize,
+    duration: Duration,
+) -> Sample {
+    closed_loop(concurrency, duration, |stop| {
+        let request = request.clone();
+        async move {
+            let Ok(mut connection) = http1::Connection::open(addr).await else {
+                return vec![None];
+            };
+            let mut outcomes = Vec::new();
+            while Instant::now() < stop {
+                let sent = Instant::now();
+                let ok = matches!(connection.exchange(&request).await, Ok(200));
+                outcomes.push(ok.then(|| sent.elapsed()));
+                if !ok {
+                    break;
+                }
+            }
+            outcomes
+        }
+    })
+    .await
 }
 
 fn test_image(size: u32) -> anyhow::Result<Vec<u8>> {
@@ -150,7 +218,7 @@ pub async fn run(args: InferenceBenchArgs) -> anyhow::Result<()> {
     settings.rate_limit.enabled = false;
     let app = App::start(settings).await?;
     let server = server::Server::bind(app.clone()).await?;
-    let base = format!("http://{}", server.local_addr()?);
+    let addr = server.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(server.run_until(async {
         let _ = stopped.await;
@@ -166,12 +234,19 @@ pub async fn run(args: InferenceBenchArgs) -> anyhow::Result<()> {
         .build()?;
     let duration = Duration::from_secs(args.seconds);
     println!(
-        "predict: HTTP (JSON + base64 PNG + auth + cache) vs the raw engine call, {ROUNDS} alternating rounds of {} s each, {} cores",
+        "predict: HTTP (JSON + base64 PNG + auth + cache; {:?} client) vs the raw engine call, {ROUNDS} alternating rounds of {} s each, {} cores",
+        args.client,
         args.seconds,
         super::cores()
     );
+    let health = Arc::new(http1::request("GET", addr, "/metrics", &[], b""));
+    let floor = http(addr, &health, 1, Duration::from_secs(2)).await;
     println!(
-        "{:<10} {:>4} {:>12} {:>9} {:>9} {:>12} {:>9} {:>9} {:>10}",
+        "HTTP round trip alone (GET /metrics, concurrency 1): p50 {:.3} ms",
+        floor.percentile(0.5)
+    );
+    println!(
+        "{:<10} {:>4} {:>12} {:>9} {:>9} {:>12} {:>9} {:>9} {:>10} {:>10}",
         "model",
         "conc",
         "engine r/s",
@@ -180,9 +255,10 @@ pub async fn run(args: InferenceBenchArgs) -> anyhow::Result<()> {
         "HTTP r/s",
         "p50 ms",
         "p99 ms",
+        "server ms",
         "overhead"
     );
-    for architecture in [Architecture::SmallCnn, Architecture::Resnet18] {
+    for &architecture in &args.models {
         let model_dir = dir.path().join(architecture.name());
         let id = serving_workflow(&app, &user.id, architecture, &model_dir).await?;
         let image = test_image(architecture.default_image_size() as u32)?;
@@ -198,9 +274,19 @@ pub async fn run(args: InferenceBenchArgs) -> anyhow::Result<()> {
         let body = Bytes::from(serde_json::to_vec(&json!({
             "image_base64": base64::engine::general_purpose::STANDARD.encode(&image)
         }))?);
-        let url = format!("{base}/api/v1/inference/{id}/predict");
+        let path = format!("/api/v1/inference/{id}/predict");
         let token = tokens[0].clone();
-        let http_client = client.clone();
+        let request = Arc::new(http1::request(
+            "POST",
+            addr,
+            &path,
+            &[
+                ("Authorization", &format!("Bearer {token}")),
+                ("Content-Type", "application/json"),
+            ],
+            &body,
+        ));
+        let (url, http_client) = (format!("http://{addr}{path}"), client.clone());
         let make: MakeRequest = Arc::new(move |_| {
             http_client
                 .post(&url)
@@ -208,18 +294,25 @@ pub async fn run(args: InferenceBenchArgs) -> anyhow::Result<()> {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.clone())
         });
+        let over_http = async |concurrency, duration| match args.client {
+            Client::Lean => http(addr, &request, concurrency, duration).await,
+            Client::Reqwest => load(&make, None, concurrency, duration).await,
+        };
         // Warm-up: loads the served model into the cache.
-        load(&make, None, 1, Duration::from_secs(1)).await;
+        over_http(1, Duration::from_secs(1)).await;
         let _ = raw(&engine, &image, 1, Duration::from_secs(1)).await;
-        for concurrency in [1usize, 16] {
+        for &concurrency in &args.concurrency {
             let (mut direct, mut http) = (Sample::empty(), Sample::empty());
+            let before = predict_seconds(&client, addr).await?;
             for _ in 0..ROUNDS {
                 direct.merge(raw(&engine, &image, concurrency, duration).await);
-                http.merge(load(&make, None, concurrency, duration).await);
+                http.merge(over_http(concurrency, duration).await);
             }
+            let after = predict_seconds(&client, addr).await?;
+            let server_ms = (after.0 - before.0) / (after.1 - before.1) * 1e3;
             let overhead = 1.0 - http.rate() / direct.rate();
             println!(
-                "{:<10} {:>4} {:>12.1} {:>9.2} {:>9.2} {:>12.1} {:>9.2} {:>9.2} {:>9.1}%{}",
+                "{:<10} {:>4} {:>12.1} {:>9.2} {:>9.2} {:>12.1} {:>9.2} {:>9.2} {:>10.2} {:>9.1}%{}",
                 architecture.name(),
                 concurrency,
                 direct.rate(),
@@ -228,6 +321,7 @@ pub async fn run(args: InferenceBenchArgs) -> anyhow::Result<()> {
                 http.rate(),
                 http.percentile(0.5),
                 http.percentile(0.99),
+                server_ms,
                 overhead * 100.0,
                 if http.errors > 0 {
                     format!(" ({} errors)", http.errors)
@@ -237,8 +331,33 @@ pub async fn run(args: InferenceBenchArgs) -> anyhow::Result<()> {
             );
         }
     }
+    println!(
+        "server ms: mean time inside the server (request middleware to response) per HTTP request"
+    );
     println!("goal: overhead < 5 % of the engine's throughput");
     let _ = stop.send(());
     serving.await.context("server task")??;
     Ok(())
+}
+
+/// The server's running total of seconds spent in predict requests, and their count (its
+/// Prometheus histogram).
+async fn predict_seconds(client: &reqwest::Client, addr: SocketAddr) -> anyhow::Result<(f64, f64)> {
+    let metrics = client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let total = |suffix: &str| {
+        metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with(&format!("vision_http_request_duration_seconds_{suffix}"))
+                    && l.contains("/predict")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    Ok((total("sum"), total("count")))
 }

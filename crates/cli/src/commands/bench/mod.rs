@@ -1,6 +1,7 @@
 //! `vision bench …`: measurements printed beside their targets or references.
 
 mod api;
+mod http1;
 mod inference;
 mod ingest;
 mod models;
