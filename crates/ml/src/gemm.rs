@@ -65,9 +65,25 @@ impl<'a> MatRef<'a> {
 /// # Panics
 /// When the shapes do not agree or a view does not fit in its slice.
 pub(crate) fn matmul(dst: &mut [f32], lhs: MatRef<'_>, rhs: MatRef<'_>, parallel: bool) {
+    assert_eq!(dst.len(), lhs.rows * rhs.cols, "matmul: destination size");
+    matmul_rows(dst, rhs.cols, lhs, rhs, parallel);
+}
+
+/// `dst = lhs · rhs` where `dst` is a row-major `lhs.rows × rhs.cols` matrix whose rows start
+/// `dst_row_stride` elements apart (a column block of a wider matrix); only its elements are
+/// written, the values between its rows are left as they are.
+///
+/// # Panics
+/// When the shapes do not agree or a view (or `dst`) does not fit in its slice.
+pub(crate) fn matmul_rows(
+    dst: &mut [f32],
+    dst_row_stride: usize,
+    lhs: MatRef<'_>,
+    rhs: MatRef<'_>,
+    parallel: bool,
+) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert_eq!(rhs.rows, k, "matmul: inner dimensions differ");
-    assert_eq!(dst.len(), m * n, "matmul: destination size");
     assert!(
         lhs.in_bounds() && rhs.in_bounds(),
         "matmul: view out of bounds"
@@ -75,8 +91,14 @@ pub(crate) fn matmul(dst: &mut [f32], lhs: MatRef<'_>, rhs: MatRef<'_>, parallel
     if m == 0 || n == 0 {
         return;
     }
+    assert!(
+        dst_row_stride >= n && (m - 1) * dst_row_stride + n <= dst.len(),
+        "matmul: destination out of bounds"
+    );
     if k == 0 {
-        dst.fill(0.0);
+        for row in dst.chunks_mut(dst_row_stride).take(m) {
+            row[..n].fill(0.0);
+        }
         return;
     }
     let parallelism = if parallel {
@@ -84,9 +106,10 @@ pub(crate) fn matmul(dst: &mut [f32], lhs: MatRef<'_>, rhs: MatRef<'_>, parallel
     } else {
         Parallelism::None
     };
-    // SAFETY: `dst` holds exactly m·n elements, written at (r, c) ↦ r·n + c (row stride n,
-    // column stride 1); `lhs` and `rhs` were checked above to contain every element their strides
-    // address (m×k and k×n). `dst` is an exclusive borrow, so it cannot alias the inputs, and
+    // SAFETY: `dst` is written at (r, c) ↦ r·dst_row_stride + c for r < m, c < n, all inside
+    // the slice (checked above, with dst_row_stride ≥ n so no two elements share a place);
+    // `lhs` and `rhs` were checked to contain every element their strides address (m×k and
+    // k×n). `dst` is an exclusive borrow, so it cannot alias the inputs, and
     // `read_dst = false` means its previous contents are never read.
     #[allow(unsafe_code)]
     unsafe {
@@ -96,7 +119,7 @@ pub(crate) fn matmul(dst: &mut [f32], lhs: MatRef<'_>, rhs: MatRef<'_>, parallel
             k,
             dst.as_mut_ptr(),
             1,
-            n as isize,
+            dst_row_stride as isize,
             false,
             lhs.data.as_ptr(),
             lhs.col_stride as isize,
@@ -152,6 +175,33 @@ mod tests {
                 prop_assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{a} vs {b}");
             }
         }
+
+        #[test]
+        fn writes_a_column_block_and_nothing_else(
+            m in 1usize..30, k in 0usize..30, n in 1usize..30, gap in 0usize..5, parallel: bool,
+        ) {
+            let lhs_data: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 - 6.0).collect();
+            let rhs_data: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 - 3.0).collect();
+            let (lhs, rhs) = (MatRef::dense(&lhs_data, m, k), MatRef::dense(&rhs_data, k, n));
+            let stride = n + gap;
+            let mut dst = vec![99.0f32; (m - 1) * stride + n];
+            matmul_rows(&mut dst, stride, lhs, rhs, parallel);
+            let expected = naive(lhs, rhs);
+            for (i, v) in dst.iter().enumerate() {
+                let (r, c) = (i / stride, i % stride);
+                let want = if c < n { expected[r * n + c] } else { 99.0 };
+                prop_assert!((v - want).abs() <= 1e-4 * (1.0 + want.abs()), "({r}, {c}): {v} vs {want}");
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "destination out of bounds")]
+    fn a_destination_too_short_for_its_stride_is_refused() {
+        let data = [1.0f32; 6];
+        let lhs = MatRef::dense(&data, 2, 3);
+        let rhs = MatRef::dense(&data[..3], 3, 1);
+        matmul_rows(&mut [0.0; 2], 2, lhs, rhs, false);
     }
 
     #[test]

@@ -251,10 +251,12 @@ fn detector_learns_a_tiny_set_and_serves_it() -> TestResult {
         .and_then(|m| m.val_map50)
         .unwrap_or(0.0);
     println!("served mAP50 {served:.3}, validation mAP50 of the exported epoch {exported:.3}");
-    // At mAP50 ~0.4 after 8 epochs many detections sit near the score threshold, and BatchNorm
-    // folding and another summation order move some across it (0.021 seen); a wrong serving path
+    // At mAP50 ~0.3 after 8 epochs many detections sit near the score threshold, and BatchNorm
+    // folding and another summation order move some across it; on a validation set this small a
+    // few flipped detections move mAP50 by several hundredths (0.021 seen with AVX2 kernels,
+    // 0.056 with AVX-512 ones, whose rounding gives another training run). A wrong serving path
     // differs by tenths.
-    assert!((served - exported).abs() < 0.03, "{served} vs {exported}");
+    assert!((served - exported).abs() < 0.08, "{served} vs {exported}");
     Ok(())
 }
 
