@@ -44,6 +44,21 @@ impl Sample {
         }
     }
 
+    /// Counts one request: answered after `Some(latency)`, or failed.
+    pub(super) fn record(&mut self, outcome: Option<Duration>) {
+        match outcome {
+            Some(latency) => self.latencies.push(latency),
+            None => self.errors += 1,
+        }
+    }
+
+    /// Closes a phase that began at `start`: its duration, latencies sorted.
+    pub(super) fn finish(mut self, start: Instant) -> Self {
+        self.elapsed = start.elapsed();
+        self.latencies.sort();
+        self
+    }
+
     /// Adds the requests of `other`, a later phase of the same measurement.
     pub(super) fn merge(&mut self, other: Sample) {
         self.latencies.extend(other.latencies);
@@ -218,13 +233,8 @@ pub(super) async fn collect(
     start: Instant,
 ) -> Sample {
     let mut sample = Sample::empty();
-    while let Some(result) = rx.recv().await {
-        match result {
-            Some(latency) => sample.latencies.push(latency),
-            None => sample.errors += 1,
-        }
+    while let Some(outcome) = rx.recv().await {
+        sample.record(outcome);
     }
-    sample.elapsed = start.elapsed();
-    sample.latencies.sort();
-    sample
+    sample.finish(start)
 }

@@ -129,17 +129,13 @@ where
     let stop = start + duration;
     let slots: Vec<_> = (0..concurrency).map(|_| tokio::spawn(slot(stop))).collect();
     let mut sample = Sample::empty();
-    for outcome in futures::future::join_all(slots).await {
-        for result in outcome.unwrap_or_default() {
-            match result {
-                Some(latency) => sample.latencies.push(latency),
-                None => sample.errors += 1,
-            }
-        }
+    for outcomes in futures::future::join_all(slots).await {
+        outcomes
+            .unwrap_or_default()
+            .into_iter()
+            .for_each(|o| sample.record(o));
     }
-    sample.elapsed = start.elapsed();
-    sample.latencies.sort();
-    sample
+    sample.finish(start)
 }
 
 /// Calls the engine directly with `concurrency` requests in flight for `duration`.
