@@ -15,8 +15,9 @@
 //!
 //! Once an image alone has enough output pixels to fill gemm's blocks ([`PER_IMAGE_PIXELS`]), the
 //! forward and input-gradient products run per image instead, reading and writing the NCHW
-//! planes in place (a column block of `cols`/`dcols` is a strided view): the copies between the
-//! two layouts were a tenth of a YOLOv8 training step, whose early layers are memory-bound.
+//! planes in place (a column block of `cols`/`dcols` is a strided view), so the copies between
+//! the two layouts are not made (memcpy was 8 % of a YOLOv8 training step in `perf`, these copies
+//! among it; no wall-clock change was measurable on the 2-core host, whose speed drifts ±20 %).
 //!
 //! gemm runs 3–4× slower when its right-hand side is column-major (measured here: 55 vs 160–250
 //! GFLOP/s on 2 cores), which `g · colsᵀ` would be; the weight gradient therefore transposes
