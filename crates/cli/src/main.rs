@@ -53,6 +53,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref()).context("loading settings")?;
     logging::init(&settings.log);
+    ml::device::name_compute_threads();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

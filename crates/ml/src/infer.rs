@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Sender, TryRecvError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -101,8 +102,9 @@ impl<Q: Send + 'static, A: Send + 'static> EngineThread<Q, A> {
         serve: G,
     ) -> Result<Self, MlError>
     where
+        S: Sync,
         F: FnOnce() -> Result<S, MlError> + Send + 'static,
-        G: Fn(&S, Vec<Request<Q, A>>) + Send + 'static,
+        G: Fn(&S, Vec<Request<Q, A>>) + Send + Sync + 'static,
     {
         let (sender, receiver) = mpsc::channel::<Request<Q, A>>();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), MlError>>();
@@ -118,20 +120,14 @@ impl<Q: Send + 'static, A: Send + 'static> EngineThread<Q, A> {
                     }
                 };
                 let _ = ready_tx.send(Ok(()));
-                while let Ok(first) = receiver.recv() {
-                    // Batch whatever else is already waiting, up to `max_batch` images.
-                    let mut images = first.images.len();
-                    let mut requests = vec![first];
-                    while images < max_batch {
-                        match receiver.try_recv() {
-                            Ok(request) => {
-                                images += request.images.len();
-                                requests.push(request);
-                            }
-                            Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-                        }
-                    }
-                    serve(&state, requests);
+                let mut next = receiver.recv().ok();
+                while let Some(first) = next {
+                    let requests = batch(first, &receiver, max_batch);
+                    // On a compute thread, so that the model's parallel operations start there
+                    // (work-stealing) instead of each being handed over from this thread and
+                    // waited for: one hand-over per batch instead of one per layer.
+                    rayon::scope(|_| serve(&state, requests));
+                    next = poll(&receiver).or_else(|| receiver.recv().ok());
                 }
             })
             .map_err(|e| MlError::io(format!("{name} thread"), e))?;
@@ -177,6 +173,44 @@ impl<Q, A> Drop for EngineThread<Q, A> {
         self.sender.take();
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();
+        }
+    }
+}
+
+/// How long the engine thread keeps polling for the next request after a batch before it
+/// sleeps: back-to-back requests (a client waiting for each answer before it sends the next)
+/// then skip a thread wake-up, which costs tens of µs on a virtual machine.
+const POLL: Duration = Duration::from_micros(200);
+
+/// `first` and whatever else is already queued, up to `max_batch` images.
+fn batch<Q, A>(
+    first: Request<Q, A>,
+    receiver: &mpsc::Receiver<Request<Q, A>>,
+    max_batch: usize,
+) -> Vec<Request<Q, A>> {
+    let mut images = first.images.len();
+    let mut requests = vec![first];
+    while images < max_batch {
+        match receiver.try_recv() {
+            Ok(request) => {
+                images += request.images.len();
+                requests.push(request);
+            }
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+        }
+    }
+    requests
+}
+
+/// The next request if one arrives within [`POLL`], yielding the core to other threads
+/// meanwhile.
+fn poll<T>(receiver: &mpsc::Receiver<T>) -> Option<T> {
+    let deadline = Instant::now() + POLL;
+    loop {
+        match receiver.try_recv() {
+            Ok(request) => return Some(request),
+            Err(TryRecvError::Empty) if Instant::now() < deadline => std::thread::yield_now(),
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => return None,
         }
     }
 }
