@@ -116,6 +116,16 @@ impl From<DeviceSpec> for String {
     }
 }
 
+/// Names the compute threads (rayon's global pool) `ml-compute-N`, so that profilers and `top`
+/// tell them from the threads that start work on them (rayon's threads otherwise inherit the
+/// name of whichever thread first used the pool). Call once at startup, before any model runs;
+/// later calls (or a pool already started) leave the pool as it is.
+pub fn name_compute_threads() {
+    let _ = rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("ml-compute-{i}"))
+        .build_global();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,14 +157,4 @@ mod tests {
         let json = serde_json::to_string(&DeviceSpec::Cuda(0)).ok();
         assert_eq!(json.as_deref(), Some("\"cuda:0\""));
     }
-}
-
-/// Names the compute threads (rayon's global pool) `ml-compute-N`, so that profilers and `top`
-/// tell them from the threads that start work on them (rayon's threads otherwise inherit the
-/// name of whichever thread first used the pool). Call once at startup, before any model runs;
-/// later calls (or a pool already started) leave the pool as it is.
-pub fn name_compute_threads() {
-    let _ = rayon::ThreadPoolBuilder::new()
-        .thread_name(|i| format!("ml-compute-{i}"))
-        .build_global();
 }
