@@ -28,7 +28,7 @@ use rayon::prelude::*;
 use std::ops::Range;
 
 use crate::gemm::{MatRef, matmul, matmul_rows};
-use crate::pool;
+use crate::pool::{self, Scratch};
 
 /// Output pixels per image from which the forward and input-gradient products run per image.
 const PER_IMAGE_PIXELS: usize = 1024;
@@ -181,15 +181,13 @@ fn forward_with(shape: &ConvShape, x: &[f32], weight: &[f32], products: Products
             for (n, out) in out.chunks_mut(cout * p).enumerate() {
                 matmul(out, weight, MatRef::rows(&cols[n * p..], k, p, q), true);
             }
-            pool::give(cols);
         }
         Products::Batched => {
             let cols = im2col(shape, x);
-            let mut product = pool::take(cout * q);
+            let mut product = pool::scratch(cout * q);
             matmul(&mut product, weight, MatRef::dense(&cols, k, q), true);
-            pool::give(cols);
+            drop(cols);
             swap_outer(&product, cout, shape.batch, &mut out);
-            pool::give(product);
         }
     }
     out
@@ -221,25 +219,23 @@ fn input_grad_with(
             }
         }
         Products::PerImage => {
-            let mut dcols = pool::take(k * q);
+            let mut dcols = pool::scratch(k * q);
             for (n, grad) in grad.chunks(cout * p).enumerate() {
                 let grad = MatRef::dense(grad, cout, p);
                 matmul_rows(&mut dcols[n * p..], q, weight_t, grad, true);
             }
             col2im(shape, &dcols, &mut dx);
-            pool::give(dcols);
         }
         Products::Batched => {
             let grad = channels_first(grad, shape.batch, cout);
-            let mut dcols = pool::take(k * q);
+            let mut dcols = pool::scratch(k * q);
             matmul(&mut dcols, weight_t, MatRef::dense(&grad, cout, q), true);
-            pool::give(grad);
+            drop(grad);
             if shape.is_pointwise() {
                 swap_outer(&dcols, shape.in_channels, shape.batch, &mut dx);
             } else {
                 col2im(shape, &dcols, &mut dx);
             }
-            pool::give(dcols);
         }
     }
     dx
@@ -256,7 +252,7 @@ pub(crate) fn weight_grad(shape: &ConvShape, x: &[f32], grad: &[f32]) -> Vec<f32
     // product (early layers, where the weight is small and the pixels many).
     let mut dw = vec![0.0; cout * k];
     if q < cout {
-        let mut cols_t = pool::take(k * q);
+        let mut cols_t = pool::scratch(k * q);
         transpose(&cols, k, q, &mut cols_t);
         let grad_cf = channels_first(grad, shape.batch, cout);
         matmul(
@@ -265,11 +261,9 @@ pub(crate) fn weight_grad(shape: &ConvShape, x: &[f32], grad: &[f32]) -> Vec<f32
             MatRef::dense(&cols_t, q, k),
             true,
         );
-        pool::give(cols_t);
-        pool::give(grad_cf);
     } else {
         let grad_cl = channels_last(grad, shape.batch, cout);
-        let mut dwt = pool::take(k * cout);
+        let mut dwt = pool::scratch(k * cout);
         matmul(
             &mut dwt,
             MatRef::dense(&cols, k, q),
@@ -277,10 +271,7 @@ pub(crate) fn weight_grad(shape: &ConvShape, x: &[f32], grad: &[f32]) -> Vec<f32
             true,
         );
         transpose(&dwt, k, cout, &mut dw);
-        pool::give(dwt);
-        pool::give(grad_cl);
     }
-    pool::give(cols);
     dw
 }
 
@@ -293,15 +284,15 @@ fn check_lengths(shape: &ConvShape, x: usize, weight: usize, grad: Option<usize>
 }
 
 /// `[N, C, P]` → `[C, N, P]` in a pooled buffer.
-fn channels_first(data: &[f32], batch: usize, channels: usize) -> Vec<f32> {
-    let mut out = pool::take(data.len());
+fn channels_first(data: &[f32], batch: usize, channels: usize) -> Scratch {
+    let mut out = pool::scratch(data.len());
     swap_outer(data, batch, channels, &mut out);
     out
 }
 
 /// `[N, C, P]` → `[N, P, C]` in a pooled buffer.
-fn channels_last(data: &[f32], batch: usize, channels: usize) -> Vec<f32> {
-    let mut out = pool::take(data.len());
+fn channels_last(data: &[f32], batch: usize, channels: usize) -> Scratch {
+    let mut out = pool::scratch(data.len());
     if !data.is_empty() {
         let pixels = data.len() / (batch * channels);
         for (dst, src) in out
@@ -357,14 +348,14 @@ fn swap_outer(data: &[f32], a: usize, b: usize, out: &mut [f32]) {
 }
 
 /// The batch's im2col matrix `[Cin·kh·kw, N·oh·ow]` in a pooled buffer, rows filled in parallel.
-fn im2col(shape: &ConvShape, x: &[f32]) -> Vec<f32> {
+fn im2col(shape: &ConvShape, x: &[f32]) -> Scratch {
     if shape.is_pointwise() {
         return channels_first(x, shape.batch, shape.in_channels);
     }
     let [oh, ow] = shape.output();
     let [kh, kw] = shape.kernel;
     let (q, pixels, width) = (shape.batch * oh * ow, shape.input_pixels(), shape.input[1]);
-    let mut cols = pool::take(shape.patch() * q);
+    let mut cols = pool::scratch(shape.patch() * q);
     if q == 0 {
         return cols;
     }

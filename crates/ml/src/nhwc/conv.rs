@@ -132,12 +132,11 @@ impl ConvNhwc {
             if pointwise {
                 matmul(&mut out.data, x.rows(channels, 0..rows), weight, true);
             } else {
-                let mut cols = pool::take(rows * k);
+                let mut cols = pool::scratch(rows * k);
                 cols.par_chunks_mut(k * 64)
                     .enumerate()
                     .for_each(|(i, block)| geometry.im2col(block, i * 64));
                 matmul(&mut out.data, MatRef::dense(&cols, rows, k), weight, true);
-                pool::give(cols);
             }
             out.data
                 .par_chunks_mut(TILE_ROWS * n)
