@@ -115,6 +115,10 @@ pub(crate) fn bench_result(
 
 /// ResNet-18 training step, batch 16 × 3×64×64, 10 classes, SGD (lr 0.01, momentum 0.9).
 pub fn train_resnet18(options: &BenchOptions) -> Result<BenchResult, MlError> {
+    crate::device::on_training_pool(|| train_resnet18_here(options))
+}
+
+fn train_resnet18_here(options: &BenchOptions) -> Result<BenchResult, MlError> {
     let (batch, size, classes) = (16, 64, 10);
     let device = options.device.device()?.autodiff();
     device.seed(0);

@@ -153,7 +153,7 @@ pub fn train_from_dir(
     dataset_dir: &Path,
     options: &TrainDirOptions,
     cancel: &CancelToken,
-    progress: &mut dyn FnMut(TrainingEvent),
+    progress: &mut (dyn FnMut(TrainingEvent) + Send),
 ) -> Result<TrainSummary, MlError> {
     let manifest = read_image_folder(dataset_dir)?;
     let request = TrainRequest {

@@ -27,7 +27,7 @@ fn sync(device: &burn::tensor::Device) -> Result<(), MlError> {
 /// per image, SGD (lr 0.01, momentum 0.9). `detail` gives the median split of a step into
 /// forward, loss (assigner included), backward and optimizer milliseconds.
 pub fn train_yolov8n(options: &BenchOptions) -> Result<BenchResult, MlError> {
-    train_step(options, YoloSize::N, 8, 320, 80)
+    crate::device::on_training_pool(|| train_step(options, YoloSize::N, 8, 320, 80))
 }
 
 /// A YOLOv8 training step of `batch` × 3×`size`², `classes` classes (see [`train_yolov8n`]).

@@ -147,7 +147,16 @@ fn evaluate(
 pub fn train(
     request: &TrainRequest,
     cancel: &CancelToken,
-    on_event: &mut dyn FnMut(TrainingEvent),
+    on_event: &mut (dyn FnMut(TrainingEvent) + Send),
+) -> Result<TrainSummary, MlError> {
+    crate::device::on_training_pool(|| train_here(request, cancel, on_event))
+}
+
+/// [`train`] on the current thread.
+fn train_here(
+    request: &TrainRequest,
+    cancel: &CancelToken,
+    on_event: &mut (dyn FnMut(TrainingEvent) + Send),
 ) -> Result<TrainSummary, MlError> {
     let config = &request.config;
     if config.model.task() == TaskType::Detection {
