@@ -126,23 +126,27 @@ pub fn name_compute_threads() {
         .build_global();
 }
 
-/// Runs `run` (a training run or a training benchmark) on a compute pool of its own, as many
-/// threads as the shared one. Two reasons:
-/// - its operations start on a compute thread, so each one splits by work-stealing instead of
-///   being handed over from a foreign thread and waited for (training steps, alternating in
+/// A compute pool of its own for long work (training runs, SAM3), as many threads as the shared
+/// one, named `ml-<name>-N`. Two reasons:
+/// - work started on one of its threads splits each operation by work-stealing instead of
+///   handing it over from a foreign thread and waiting for it (training steps, alternating in
 ///   one shell: YOLOv8n 8 × 320² 9.36 / 9.06 / 9.01 → 10.98 / 10.63 / 10.74 img/s, ResNet-18
 ///   16 × 64² 83.3 → 94.4 img/s);
-/// - a run never becomes a job of the shared pool, where a thread waiting inside an inference
-///   batch could pick it up and hold that batch until the whole run ends.
+/// - long work never becomes a job of the shared pool, where a thread waiting inside an
+///   inference batch could pick it up and hold that batch until the long work ends.
+pub fn compute_pool(name: &'static str) -> Result<rayon::ThreadPool, MlError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(rayon::current_num_threads())
+        .thread_name(move |i| format!("ml-{name}-{i}"))
+        .build()
+        .map_err(|e| MlError::External(format!("{name} threads: {e}")))
+}
+
+/// Runs `run` (a training run or a training benchmark) on a [`compute_pool`] of its own.
 pub fn on_training_pool<R: Send>(
     run: impl FnOnce() -> Result<R, MlError> + Send,
 ) -> Result<R, MlError> {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(rayon::current_num_threads())
-        .thread_name(|i| format!("ml-train-{i}"))
-        .build()
-        .map_err(|e| MlError::External(format!("training threads: {e}")))?
-        .install(run)
+    compute_pool("train")?.install(run)
 }
 
 #[cfg(test)]

@@ -37,6 +37,14 @@ pub fn peak_rss_mib() -> Option<f64> {
 
 /// Runs the benchmark with `config` (use [`Sam3Config::default`] for the released size).
 pub fn bench(config: &Sam3Config, weights: Option<&Path>, device: &Device) -> Result<BenchReport> {
+    // On SAM3's own compute threads, as the engine runs it.
+    match crate::device::compute_pool("sam3") {
+        Ok(pool) => pool.install(|| bench_here(config, weights, device)),
+        Err(_) => bench_here(config, weights, device),
+    }
+}
+
+fn bench_here(config: &Sam3Config, weights: Option<&Path>, device: &Device) -> Result<BenchReport> {
     let t0 = Instant::now();
     let model = match weights {
         Some(dir) => Sam3Model::load_dir(dir, device)?,

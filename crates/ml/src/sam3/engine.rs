@@ -224,9 +224,16 @@ impl Sam3Engine {
         let handle = std::thread::Builder::new()
             .name("sam3-engine".into())
             .spawn(move || {
+                // Requests run on SAM3's own compute threads (see `device::compute_pool`); on
+                // the shared ones when those cannot be started.
+                let pool = crate::device::compute_pool("sam3").ok();
                 while let Ok((req, reply)) = rx.recv() {
+                    let response = match &pool {
+                        Some(pool) => pool.install(|| worker.serve(req)),
+                        None => worker.serve(req),
+                    };
                     // The caller may have gone away; nothing to do then.
-                    let _ = reply.send(worker.serve(req));
+                    let _ = reply.send(response);
                 }
             })
             .ok();
