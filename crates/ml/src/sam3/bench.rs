@@ -25,6 +25,27 @@ pub struct BenchReport {
     pub second_prompt_seconds: f64,
     /// Peak resident set size (VmHWM) in MiB, if readable.
     pub peak_rss_mib: Option<f64>,
+    /// Floating-point operations of the ViT backbone's products ([`super::config::VitConfig::product_flops`]).
+    pub backbone_flops: f64,
+    /// Rate (GFLOPS) of one product of the ViT MLP's shape (`tokens × hidden × intermediate`)
+    /// on the same threads: what the backbone's bulk could run at, at best, on this machine.
+    pub mlp_product_gflops: f64,
+}
+
+/// GFLOPS of `[m, k] · [k, n]` (best of three after a warm-up).
+fn product_gflops(m: usize, k: usize, n: usize, device: &Device) -> Result<f64> {
+    let uniform = burn::tensor::Distribution::Uniform(-1.0, 1.0);
+    let a: Tensor<2> = Tensor::random([m, k], uniform, device);
+    let b: Tensor<2> = Tensor::random([k, n], uniform, device);
+    let mut best = f64::INFINITY;
+    for round in 0..4 {
+        let t = Instant::now();
+        to_vec(a.clone().matmul(b.clone()).slice([0..1, 0..1]))?;
+        if round > 0 {
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+    }
+    Ok(2.0 * (m * k * n) as f64 / best / 1e9)
 }
 
 /// Peak resident set size of this process in MiB (`VmHWM` from `/proc/self/status`).
@@ -84,12 +105,20 @@ fn bench_here(config: &Sam3Config, weights: Option<&Path>, device: &Device) -> R
     let out = model.predict(&image, &text, &[], TextOnlyMode::Meta)?;
     to_vec(out.pred_masks)?;
     let second_prompt_seconds = t2.elapsed().as_secs_f64();
+    // Read before the product below allocates its own operands.
+    let peak_rss_mib = peak_rss_mib();
+    let vit = &model.config().vision_config.backbone_config;
+    let grid = vit.image_size / vit.patch_size;
+    let mlp_product_gflops =
+        product_gflops(grid * grid, vit.hidden_size, vit.intermediate_size, device)?;
     Ok(BenchReport {
+        backbone_flops: vit.product_flops(),
+        mlp_product_gflops,
         load_seconds,
         first_forward_seconds,
         image_encoder_seconds,
         second_prompt_seconds,
-        peak_rss_mib: peak_rss_mib(),
+        peak_rss_mib,
     })
 }
 
