@@ -27,8 +27,10 @@ pub struct BenchReport {
     pub peak_rss_mib: Option<f64>,
     /// Floating-point operations of the ViT backbone's products ([`super::config::VitConfig::product_flops`]).
     pub backbone_flops: f64,
-    /// Rate (GFLOPS) of one product of the ViT MLP's shape (`tokens × hidden × intermediate`)
-    /// on the same threads: what the backbone's bulk could run at, at best, on this machine.
+    /// The ViT MLP's product shape `(tokens, hidden, intermediate)`.
+    pub mlp_product_shape: (usize, usize, usize),
+    /// Rate (GFLOPS) of one product of that shape on the same threads: what the backbone's bulk
+    /// could run at, at best, on this machine.
     pub mlp_product_gflops: f64,
 }
 
@@ -108,12 +110,12 @@ fn bench_here(config: &Sam3Config, weights: Option<&Path>, device: &Device) -> R
     // Read before the product below allocates its own operands.
     let peak_rss_mib = peak_rss_mib();
     let vit = &model.config().vision_config.backbone_config;
-    let grid = vit.image_size / vit.patch_size;
-    let mlp_product_gflops =
-        product_gflops(grid * grid, vit.hidden_size, vit.intermediate_size, device)?;
+    let grid = model.config().grid_size();
+    let (m, k, n) = (grid * grid, vit.hidden_size, vit.intermediate_size);
     Ok(BenchReport {
         backbone_flops: vit.product_flops(),
-        mlp_product_gflops,
+        mlp_product_shape: (m, k, n),
+        mlp_product_gflops: product_gflops(m, k, n, device)?,
         load_seconds,
         first_forward_seconds,
         image_encoder_seconds,

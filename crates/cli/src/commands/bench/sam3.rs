@@ -67,11 +67,7 @@ fn print_work_bound(
     reference_seconds: Option<f64>,
 ) -> anyhow::Result<()> {
     let tflop = ours.backbone_flops / 1e12;
-    let vit = ml::sam3::Sam3Config::default()
-        .vision_config
-        .backbone_config;
-    let grid = vit.image_size / vit.patch_size;
-    let mlp = (grid * grid, vit.hidden_size, vit.intermediate_size);
+    let mlp = ours.mlp_product_shape;
     println!(
         "work: the ViT backbone's products are {tflop:.2} TFLOP (2 × multiply-adds); image encoder {:.1} s → {:.0} GFLOPS on them",
         ours.image_encoder_seconds,
