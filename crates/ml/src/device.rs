@@ -142,6 +142,18 @@ pub fn compute_pool(name: &'static str) -> Result<rayon::ThreadPool, MlError> {
         .map_err(|e| MlError::External(format!("{name} threads: {e}")))
 }
 
+/// Runs `work` on `pool` when there is one, else on the calling thread (whose operations then
+/// go to the shared pool).
+pub fn on_pool_or_here<R: Send>(
+    pool: Option<&rayon::ThreadPool>,
+    work: impl FnOnce() -> R + Send,
+) -> R {
+    match pool {
+        Some(pool) => pool.install(work),
+        None => work(),
+    }
+}
+
 /// Runs `run` (a training run or a training benchmark) on a [`compute_pool`] of its own.
 pub fn on_training_pool<R: Send>(
     run: impl FnOnce() -> Result<R, MlError> + Send,

@@ -228,10 +228,8 @@ impl Sam3Engine {
                 // the shared ones when those cannot be started.
                 let pool = crate::device::compute_pool("sam3").ok();
                 while let Ok((req, reply)) = rx.recv() {
-                    let response = match &pool {
-                        Some(pool) => pool.install(|| worker.serve(req)),
-                        None => worker.serve(req),
-                    };
+                    let response =
+                        crate::device::on_pool_or_here(pool.as_ref(), || worker.serve(req));
                     // The caller may have gone away; nothing to do then.
                     let _ = reply.send(response);
                 }
