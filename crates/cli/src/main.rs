@@ -51,7 +51,12 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let settings = Settings::load(cli.config.as_deref()).context("loading settings")?;
+    let mut settings = Settings::load(cli.config.as_deref()).context("loading settings")?;
+    if matches!(cli.command, Command::Bench(_)) {
+        // A benchmark's output is its table; the platform's own INFO lines (accounts created,
+        // models loaded) would interleave with it. `RUST_LOG` still applies.
+        settings.log.level = "warn".into();
+    }
     logging::init(&settings.log);
     ml::device::name_compute_threads();
     let runtime = tokio::runtime::Builder::new_multi_thread()

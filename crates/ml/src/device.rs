@@ -154,11 +154,16 @@ pub fn on_pool_or_here<R: Send>(
     }
 }
 
-/// Runs `run` (a training run or a training benchmark) on a [`compute_pool`] of its own.
+/// Runs `run` (a training run or a training benchmark) on a [`compute_pool`] of its own; when
+/// that pool cannot start (the process is out of threads), on the calling thread, as SAM3 does:
+/// slower, but the run is not lost.
 pub fn on_training_pool<R: Send>(
     run: impl FnOnce() -> Result<R, MlError> + Send,
 ) -> Result<R, MlError> {
-    compute_pool("train")?.install(run)
+    let pool = compute_pool("train")
+        .inspect_err(|e| tracing::warn!(error = %e, "training on the calling thread"))
+        .ok();
+    on_pool_or_here(pool.as_ref(), run)
 }
 
 #[cfg(test)]

@@ -101,12 +101,9 @@ mod tests {
     fn buffers_have_the_asked_length_and_come_back() {
         let a = take(1000);
         assert_eq!(a.len(), 1000);
-        let pointer = a.as_ptr();
         give(a);
         let b = take(900);
         assert_eq!(b.len(), 900);
-        // Other tests may use the pool at the same time, so reuse is likely, not certain.
-        let _reused = b.as_ptr() == pointer;
         give(b);
         assert_eq!(take(0).len(), 0);
     }
