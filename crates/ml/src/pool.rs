@@ -98,7 +98,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buffers_have_the_asked_length_and_come_back() {
+    fn buffers_have_the_asked_length() {
         let a = take(1000);
         assert_eq!(a.len(), 1000);
         give(a);
