@@ -142,6 +142,14 @@ pub fn compute_pool(name: &'static str) -> Result<rayon::ThreadPool, MlError> {
         .map_err(|e| MlError::External(format!("{name} threads: {e}")))
 }
 
+/// [`compute_pool`], or `None` (with a warning) when it cannot start: callers then run on their
+/// own thread through [`on_pool_or_here`], slower but without losing the work.
+pub fn compute_pool_if_possible(name: &'static str) -> Option<rayon::ThreadPool> {
+    compute_pool(name)
+        .inspect_err(|e| tracing::warn!(error = %e, "work runs on the calling thread"))
+        .ok()
+}
+
 /// Runs `work` on `pool` when there is one, else on the calling thread (whose operations then
 /// go to the shared pool).
 pub fn on_pool_or_here<R: Send>(
@@ -160,10 +168,7 @@ pub fn on_pool_or_here<R: Send>(
 pub fn on_training_pool<R: Send>(
     run: impl FnOnce() -> Result<R, MlError> + Send,
 ) -> Result<R, MlError> {
-    let pool = compute_pool("train")
-        .inspect_err(|e| tracing::warn!(error = %e, "training on the calling thread"))
-        .ok();
-    on_pool_or_here(pool.as_ref(), run)
+    on_pool_or_here(compute_pool_if_possible("train").as_ref(), run)
 }
 
 #[cfg(test)]

@@ -61,7 +61,7 @@ pub fn peak_rss_mib() -> Option<f64> {
 /// Runs the benchmark with `config` (use [`Sam3Config::default`] for the released size).
 pub fn bench(config: &Sam3Config, weights: Option<&Path>, device: &Device) -> Result<BenchReport> {
     // On SAM3's own compute threads, as the engine runs it.
-    let pool = crate::device::compute_pool("sam3").ok();
+    let pool = crate::device::compute_pool_if_possible("sam3");
     crate::device::on_pool_or_here(pool.as_ref(), || bench_here(config, weights, device))
 }
 

@@ -226,7 +226,7 @@ impl Sam3Engine {
             .spawn(move || {
                 // Requests run on SAM3's own compute threads (see `device::compute_pool`); on
                 // the shared ones when those cannot be started.
-                let pool = crate::device::compute_pool("sam3").ok();
+                let pool = crate::device::compute_pool_if_possible("sam3");
                 while let Ok((req, reply)) = rx.recv() {
                     let response =
                         crate::device::on_pool_or_here(pool.as_ref(), || worker.serve(req));
