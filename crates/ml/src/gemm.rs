@@ -82,6 +82,28 @@ pub(crate) fn matmul_rows(
     rhs: MatRef<'_>,
     parallel: bool,
 ) {
+    product(dst, dst_row_stride, lhs, rhs, parallel, false);
+}
+
+/// `dst += lhs · rhs`, `dst` a contiguous row-major `lhs.rows × rhs.cols` matrix.
+///
+/// # Panics
+/// When the shapes do not agree or a view does not fit in its slice.
+pub(crate) fn matmul_add(dst: &mut [f32], lhs: MatRef<'_>, rhs: MatRef<'_>, parallel: bool) {
+    assert_eq!(dst.len(), lhs.rows * rhs.cols, "matmul: destination size");
+    product(dst, rhs.cols, lhs, rhs, parallel, true);
+}
+
+/// `dst = lhs · rhs`, or `dst += lhs · rhs` with `accumulate`, on a row-major destination whose
+/// rows start `dst_row_stride` elements apart.
+fn product(
+    dst: &mut [f32],
+    dst_row_stride: usize,
+    lhs: MatRef<'_>,
+    rhs: MatRef<'_>,
+    parallel: bool,
+    accumulate: bool,
+) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert_eq!(rhs.rows, k, "matmul: inner dimensions differ");
     assert!(
@@ -96,6 +118,9 @@ pub(crate) fn matmul_rows(
         "matmul: destination out of bounds"
     );
     if k == 0 {
+        if accumulate {
+            return;
+        }
         for row in dst.chunks_mut(dst_row_stride).take(m) {
             row[..n].fill(0.0);
         }
@@ -110,7 +135,8 @@ pub(crate) fn matmul_rows(
     // the slice (checked above, with dst_row_stride ≥ n so no two elements share a place);
     // `lhs` and `rhs` were checked to contain every element their strides address (m×k and
     // k×n). `dst` is an exclusive borrow, so it cannot alias the inputs, and
-    // `read_dst = false` means its previous contents are never read.
+    // with `read_dst = false` its previous contents are never read (with `true` they are
+    // read, and every element read is one of those written).
     #[allow(unsafe_code)]
     unsafe {
         gemm::gemm(
@@ -120,14 +146,14 @@ pub(crate) fn matmul_rows(
             dst.as_mut_ptr(),
             1,
             dst_row_stride as isize,
-            false,
+            accumulate,
             lhs.data.as_ptr(),
             lhs.col_stride as isize,
             lhs.row_stride as isize,
             rhs.data.as_ptr(),
             rhs.col_stride as isize,
             rhs.row_stride as isize,
-            0.0,
+            if accumulate { 1.0 } else { 0.0 },
             1.0,
             false,
             false,
@@ -191,6 +217,23 @@ mod tests {
                 let (r, c) = (i / stride, i % stride);
                 let want = if c < n { expected[r * n + c] } else { 99.0 };
                 prop_assert!((v - want).abs() <= 1e-4 * (1.0 + want.abs()), "({r}, {c}): {v} vs {want}");
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn adds_onto_the_destination(
+            m in 1usize..30, k in 0usize..30, n in 1usize..30, parallel: bool,
+        ) {
+            let lhs_data: Vec<f32> = (0..m * k).map(|i| (i % 11) as f32 - 5.0).collect();
+            let rhs_data: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 - 2.0).collect();
+            let (lhs, rhs) = (MatRef::dense(&lhs_data, m, k), MatRef::dense(&rhs_data, k, n));
+            let start: Vec<f32> = (0..m * n).map(|i| (i % 3) as f32).collect();
+            let mut dst = start.clone();
+            matmul_add(&mut dst, lhs, rhs, parallel);
+            for ((v, s), p) in dst.iter().zip(&start).zip(naive(lhs, rhs)) {
+                prop_assert!((v - (s + p)).abs() <= 1e-4 * (1.0 + p.abs()), "{v} vs {s} + {p}");
             }
         }
     }
