@@ -38,6 +38,8 @@ use crate::pool::{self, Scratch};
 
 /// Output pixels per image from which the forward and input-gradient products run per image.
 const PER_IMAGE_PIXELS: usize = 1024;
+/// Output pixels per image from which the passes go one thread per group of images.
+const GROUP_PIXELS: usize = 256;
 
 /// How the matrix products cover the batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,14 +124,14 @@ impl ConvShape {
     /// Per image when an image fills gemm's blocks by itself (in groups of images, one per
     /// thread, when the batch shares out evenly enough), else batched.
     fn products(&self) -> Products {
-        if self.output_pixels() < PER_IMAGE_PIXELS {
-            return Products::Batched;
-        }
         let threads = rayon::current_num_threads().max(1);
-        if self.batch % threads == 0 || self.batch >= 3 * threads {
+        let shares = self.batch % threads == 0 || self.batch >= 3 * threads;
+        if shares && self.output_pixels() >= GROUP_PIXELS {
             Products::ImageGroups(threads.min(self.batch))
-        } else {
+        } else if self.output_pixels() >= PER_IMAGE_PIXELS {
             Products::PerImage
+        } else {
+            Products::Batched
         }
     }
 
