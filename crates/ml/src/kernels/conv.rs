@@ -502,8 +502,27 @@ fn im2col_into(shape: &ConvShape, x: &[f32], cols: &mut [f32], parallel: bool) {
         let (ci, ky, kx) = (row / (kh * kw), row / kw % kh, row % kw);
         let (rows, first_y) = shape.reads(0, ky);
         let (columns, first_x) = shape.reads(1, kx);
+        // With stride 1 and output rows as wide as the input's, consecutive output rows read
+        // consecutive input rows: the tap's whole valid block is one copy, after which only the
+        // padding columns (filled by the copy from the neighbouring rows) are set to zero.
+        let one_copy = shape.stride == [1, 1] && ow == width;
         for (n, image_out) in out.chunks_mut(oh * ow).enumerate() {
             let plane = &x[(n * shape.in_channels + ci) * pixels..][..pixels];
+            if one_copy && !rows.is_empty() && !columns.is_empty() {
+                let start = rows.start * ow + columns.start;
+                let len = (rows.len() - 1) * ow + columns.len();
+                image_out[start..start + len]
+                    .copy_from_slice(&plane[first_y * width + first_x..][..len]);
+                for (oy, line) in image_out.chunks_mut(ow).enumerate() {
+                    if rows.contains(&oy) {
+                        line[..columns.start].fill(0.0);
+                        line[columns.end..].fill(0.0);
+                    } else {
+                        line.fill(0.0);
+                    }
+                }
+                continue;
+            }
             for (oy, line) in image_out.chunks_mut(ow).enumerate() {
                 if !rows.contains(&oy) || columns.is_empty() {
                     line.fill(0.0); // reads only padding
