@@ -120,6 +120,9 @@ pub fn run(case: Case, args: &ModelBenchArgs) -> anyhow::Result<()> {
             row.ratio.map_or(String::new(), |r| format!("{r:.2}×")),
         );
     }
+    for result in ours.iter().filter(|r| r.case.ends_with("-train")) {
+        println!("{}: {}", result.case, result.detail);
+    }
     if reference.is_empty() {
         println!("PyTorch: not run (give --python or --make-venv)");
     }
