@@ -261,7 +261,7 @@ fn input_grad_with(
                             matmul(dx, weight_t, grad, false);
                         } else {
                             matmul(&mut dcols, weight_t, grad, false);
-                            col2im(&one, &dcols, dx, false);
+                            col2im_image(&one, &mut dcols, dx);
                         }
                     }
                 });
@@ -588,10 +588,77 @@ fn col2im(shape: &ConvShape, dcols: &[f32], dx: &mut [f32], parallel: bool) {
     });
 }
 
+/// [`col2im`] of one image on this thread, free to overwrite `dcols` (`[Cin·kh·kw, oh·ow]`).
+/// With stride 1 and output rows as wide as the input's, each tap's valid block is added in one
+/// run, after the padding columns of `dcols` (which that run adds onto the neighbouring rows'
+/// pixels) are set to zero; otherwise as [`col2im`].
+fn col2im_image(shape: &ConvShape, dcols: &mut [f32], dx: &mut [f32]) {
+    let [oh, ow] = shape.output();
+    let [kh, kw] = shape.kernel;
+    let (width, pixels, taps) = (shape.input[1], shape.input_pixels(), kh * kw);
+    if shape.stride != [1, 1] || ow != width || oh * ow == 0 || pixels == 0 {
+        col2im(shape, dcols, dx, false);
+        return;
+    }
+    for (row, tap_cols) in dcols.chunks_mut(oh * ow).enumerate() {
+        let (ci, tap) = (row / taps, row % taps);
+        let (rows, first_y) = shape.reads(0, tap / kw);
+        let (columns, first_x) = shape.reads(1, tap % kw);
+        if rows.is_empty() || columns.is_empty() {
+            continue;
+        }
+        for line in tap_cols.chunks_mut(ow).skip(rows.start).take(rows.len()) {
+            line[..columns.start].fill(0.0);
+            line[columns.end..].fill(0.0);
+        }
+        let start = rows.start * ow + columns.start;
+        let len = (rows.len() - 1) * ow + columns.len();
+        let plane = &mut dx[ci * pixels..][..pixels];
+        let run = &mut plane[first_y * width + first_x..][..len];
+        for (d, v) in run.iter_mut().zip(&tap_cols[start..start + len]) {
+            *d += v;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// "Same" stride-1 convolutions (where one image's col2im adds each tap in one run) give the
+    /// batched input gradient, with several groups.
+    #[test]
+    fn same_size_input_gradients_agree_across_products() {
+        for (kernel, padding, dilation) in [
+            ([3, 3], [1, 1], [1, 1]),
+            ([3, 3], [2, 2], [2, 2]),
+            ([1, 3], [0, 1], [1, 1]),
+            ([5, 5], [2, 2], [1, 1]),
+        ] {
+            let shape = ConvShape {
+                batch: 3,
+                in_channels: 4,
+                out_channels: 5,
+                input: [7, 9],
+                kernel,
+                stride: [1, 1],
+                padding,
+                padding_end: padding,
+                dilation,
+            };
+            assert_eq!(shape.output(), shape.input);
+            let w = values(shape.weight_len(), 1);
+            let g = values(shape.output_len(), 2);
+            let expected = input_grad_with(&shape, &w, &g, Products::Batched);
+            for groups in [1, 2, 3] {
+                let ours = input_grad_with(&shape, &w, &g, Products::ImageGroups(groups));
+                for (a, b) in ours.iter().zip(&expected) {
+                    assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+                }
+            }
+        }
+    }
 
     /// The convolution by its definition, in f64.
     fn naive_forward(shape: &ConvShape, x: &[f32], w: &[f32]) -> Vec<f64> {
