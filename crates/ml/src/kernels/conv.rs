@@ -336,8 +336,10 @@ fn weight_grad_with(shape: &ConvShape, x: &[f32], grad: &[f32], products: Produc
 }
 
 /// The weight gradient as one partial `dWᵀ = Σ cols · gᵀ` (`[K, Cout]`) per group of images,
-/// each image's im2col and transposed gradient made on its group's thread; the partials are
-/// summed in group order (the result does not depend on which thread ran which group).
+/// each image's im2col made on its group's thread; the partials are summed in group order (the
+/// result does not depend on which thread ran which group). `gᵀ` is the image's gradient planes
+/// read as a column-major `[P, Cout]` view: single-threaded, gemm ran that product at 46–158
+/// GFLOP/s on YOLOv8n's shapes against 22–123 with the gradient transposed first.
 fn weight_grad_by_groups(shape: &ConvShape, x: &[f32], grad: &[f32], groups: usize) -> Vec<f32> {
     let (one, per_group) = (shape.one_image(), shape.batch.div_ceil(groups));
     let (k, p, cout) = (shape.patch(), shape.output_pixels(), shape.out_channels);
@@ -348,17 +350,13 @@ fn weight_grad_by_groups(shape: &ConvShape, x: &[f32], grad: &[f32], groups: usi
         .map(|(images, grads)| {
             let mut dwt = pool::scratch(k * cout);
             let mut cols = pool::scratch(if one.is_pointwise() { 0 } else { k * p });
-            let mut grad_t = pool::scratch(p * cout);
             for (i, (image, grad)) in images
                 .chunks(image_len)
                 .zip(grads.chunks(cout * p))
                 .enumerate()
             {
-                transpose(grad, cout, p, &mut grad_t, false);
-                let (cols, grad_t) = (
-                    one.image_cols(image, &mut cols),
-                    MatRef::dense(&grad_t, p, cout),
-                );
+                let grad_t = MatRef::dense(grad, cout, p).t();
+                let cols = one.image_cols(image, &mut cols);
                 if i == 0 {
                     matmul(&mut dwt, cols, grad_t, false);
                 } else {
@@ -368,9 +366,9 @@ fn weight_grad_by_groups(shape: &ConvShape, x: &[f32], grad: &[f32], groups: usi
             dwt
         })
         .collect();
-    let (first, rest) = partials
-        .split_first_mut()
-        .expect("a non-empty batch has a group");
+    let Some((first, rest)) = partials.split_first_mut() else {
+        return vec![0.0; cout * k];
+    };
     for partial in rest {
         first
             .iter_mut()
