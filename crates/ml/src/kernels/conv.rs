@@ -534,14 +534,29 @@ fn im2col_into(shape: &ConvShape, x: &[f32], cols: &mut [f32], parallel: bool) {
                 if shape.stride[1] == 1 {
                     line.copy_from_slice(&src[..line.len()]);
                 } else {
-                    for (value, source) in line.iter_mut().zip(src.iter().step_by(shape.stride[1]))
-                    {
-                        *value = *source;
-                    }
+                    gather_strided(line, src, shape.stride[1]);
                 }
             }
         }
     });
+}
+
+/// `line[i] = src[i · stride]`. Stride 2 (every downsampling convolution here) reads `src` as
+/// `[f32; 2]` pairs, a loop the compiler vectorises; a run-time stride stays a scalar loop.
+fn gather_strided(line: &mut [f32], src: &[f32], stride: usize) {
+    let whole = if stride == 2 {
+        let (pairs, _) = src.as_chunks::<2>();
+        let whole = line.len().min(pairs.len());
+        for (value, pair) in line[..whole].iter_mut().zip(pairs) {
+            *value = pair[0];
+        }
+        whole
+    } else {
+        0
+    };
+    for (i, value) in line[whole..].iter_mut().enumerate() {
+        *value = src[(whole + i) * stride];
+    }
 }
 
 /// Adds each column of `dcols` (`[Cin·kh·kw, N·oh·ow]`) onto the input pixel it was read from,
