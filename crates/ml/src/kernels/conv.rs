@@ -125,7 +125,7 @@ impl ConvShape {
     /// thread, when the batch shares out evenly enough), else batched.
     fn products(&self) -> Products {
         let threads = rayon::current_num_threads().max(1);
-        let shares = self.batch % threads == 0 || self.batch >= 3 * threads;
+        let shares = self.batch.is_multiple_of(threads) || self.batch >= 3 * threads;
         if shares && self.output_pixels() >= GROUP_PIXELS {
             Products::ImageGroups(threads.min(self.batch))
         } else if self.output_pixels() >= PER_IMAGE_PIXELS {
