@@ -25,9 +25,11 @@
 //! two threads reached 51–113 GFLOP/s on YOLOv8n's shapes at 320², batch 8, where one thread per
 //! image reached 72–167 (forward), and the weight gradient 59–189 → 102–254.
 //!
-//! gemm runs 3–4× slower when its right-hand side is column-major (measured here: 55 vs 160–250
-//! GFLOP/s on 2 cores), which `g · colsᵀ` would be; the weight gradient therefore transposes
-//! whichever of `cols` and the product is smaller first.
+//! Splitting one product over the threads, gemm runs 3–4× slower when its right-hand side is
+//! column-major (measured here: 55 vs 160–250 GFLOP/s on 2 cores), which `g · colsᵀ` would be; the
+//! batch-wide weight gradient therefore transposes whichever of `cols` and the product is smaller
+//! first. Single-threaded on one image's matrices it measured the other way round, so the image
+//! groups read the gradient planes as a column-major view (see `weight_grad_by_groups`).
 
 use rayon::prelude::*;
 
@@ -140,6 +142,27 @@ impl ConvShape {
         Self { batch: 1, ..*self }
     }
 
+    /// Scratch for one image's im2col matrix (none for a pointwise convolution, whose matrix is
+    /// the image itself); `self.batch` is 1.
+    fn image_scratch(&self) -> Scratch {
+        pool::scratch(if self.is_pointwise() {
+            0
+        } else {
+            self.patch() * self.output_pixels()
+        })
+    }
+
+    /// One image's im2col matrix `[Cin·kh·kw, oh·ow]` (`self.batch` is 1): the image itself for
+    /// a pointwise convolution, else written into `cols` on this thread.
+    fn image_cols<'a>(&self, image: &'a [f32], cols: &'a mut [f32]) -> MatRef<'a> {
+        let (k, p) = (self.patch(), self.output_pixels());
+        if self.is_pointwise() {
+            return MatRef::dense(image, k, p);
+        }
+        im2col_into(self, image, cols, false);
+        MatRef::dense(cols, k, p)
+    }
+
     /// A 1×1, stride-1, unpadded convolution: im2col is the input itself, channels first.
     fn is_pointwise(&self) -> bool {
         self.kernel == [1, 1]
@@ -199,7 +222,7 @@ fn forward_with(shape: &ConvShape, x: &[f32], weight: &[f32], products: Products
             out.par_chunks_mut(per_group * cout * p)
                 .zip(x.par_chunks(per_group * image_len))
                 .for_each(|(out, images)| {
-                    let mut cols = pool::scratch(if one.is_pointwise() { 0 } else { k * p });
+                    let mut cols = one.image_scratch();
                     for (image, out) in images.chunks(image_len).zip(out.chunks_mut(cout * p)) {
                         matmul(out, weight, one.image_cols(image, &mut cols), false);
                     }
@@ -254,7 +277,7 @@ fn input_grad_with(
             dx.par_chunks_mut(per_group * image_len)
                 .zip(grad.par_chunks(per_group * cout * p))
                 .for_each(|(dx, grad)| {
-                    let mut dcols = pool::scratch(if one.is_pointwise() { 0 } else { k * p });
+                    let mut dcols = one.image_scratch();
                     for (dx, grad) in dx.chunks_mut(image_len).zip(grad.chunks(cout * p)) {
                         let grad = MatRef::dense(grad, cout, p);
                         if one.is_pointwise() {
@@ -349,7 +372,7 @@ fn weight_grad_by_groups(shape: &ConvShape, x: &[f32], grad: &[f32], groups: usi
         .zip(grad.par_chunks(per_group * cout * p))
         .map(|(images, grads)| {
             let mut dwt = pool::scratch(k * cout);
-            let mut cols = pool::scratch(if one.is_pointwise() { 0 } else { k * p });
+            let mut cols = one.image_scratch();
             for (i, (image, grad)) in images
                 .chunks(image_len)
                 .zip(grads.chunks(cout * p))
@@ -471,19 +494,6 @@ fn im2col(shape: &ConvShape, x: &[f32]) -> Scratch {
     let mut cols = pool::scratch(shape.patch() * shape.batch * shape.output_pixels());
     im2col_into(shape, x, &mut cols, true);
     cols
-}
-
-impl ConvShape {
-    /// One image's im2col matrix `[Cin·kh·kw, oh·ow]` (`self.batch` is 1): the image itself for
-    /// a pointwise convolution, else written into `cols` on this thread.
-    fn image_cols<'a>(&self, image: &'a [f32], cols: &'a mut [f32]) -> MatRef<'a> {
-        let (k, p) = (self.patch(), self.output_pixels());
-        if self.is_pointwise() {
-            return MatRef::dense(image, k, p);
-        }
-        im2col_into(self, image, cols, false);
-        MatRef::dense(cols, k, p)
-    }
 }
 
 /// Writes the im2col matrix `[Cin·kh·kw, N·oh·ow]` of `x` into `cols` (not pointwise), with
