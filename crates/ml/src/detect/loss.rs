@@ -15,6 +15,8 @@ use super::assign::{AssignerConfig, GtBox, assign};
 use super::head::{Anchors, Detect, REG_MAX};
 use super::postprocess::Xyxy;
 use crate::error::MlError;
+use crate::kernels::channels_last;
+use crate::models::activation::sigmoid_one;
 
 /// Loss gains (Ultralytics' `box`, `cls`, `dfl` hyper-parameters) and assigner settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -145,28 +147,6 @@ pub(crate) fn boxes_from_distances(
         .collect()
 }
 
-/// `1 / (1 + e^−x)`.
-fn sigmoid_one(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
-
-/// `[B, C, A]` values → `[B, A, C]`.
-fn anchor_major(values: &[f32], batch: usize, classes: usize, anchors: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; values.len()];
-    for (image, out) in values
-        .chunks(classes * anchors)
-        .zip(out.chunks_mut(classes * anchors))
-        .take(batch)
-    {
-        for (class, row) in image.chunks(anchors).enumerate() {
-            for (anchor, &v) in row.iter().enumerate() {
-                out[anchor * classes + class] = v;
-            }
-        }
-    }
-    out
-}
-
 /// `Σ bce(x, t)` over every element of the logits `x` (with `values`, their host copy, and
 /// `probabilities`, their sigmoids) against the targets `t`, as a tensor whose gradient with
 /// respect to `x` is `σ(x) − t`.
@@ -239,7 +219,7 @@ impl DetectionLoss {
         // Assignment on detached predictions.
         let logits = host(pred_cls.clone().detach())?;
         let probabilities: Vec<f32> = logits.par_iter().map(|&x| sigmoid_one(x)).collect();
-        let scores = anchor_major(&probabilities, batch, nc, a);
+        let scores = channels_last(&probabilities, batch, nc);
         let distances = host(head.distances(pred_distri.clone().detach()))?;
         let pred_boxes = boxes_from_distances(&distances, batch, &anchors);
         let anchor_pixels: Vec<[f32; 2]> = anchors

@@ -419,7 +419,7 @@ fn channels_first(data: &[f32], batch: usize, channels: usize) -> Scratch {
 }
 
 /// `[N, C, P]` → `[N, P, C]` in a pooled buffer.
-fn channels_last(data: &[f32], batch: usize, channels: usize) -> Scratch {
+pub(crate) fn channels_last(data: &[f32], batch: usize, channels: usize) -> Scratch {
     let mut out = pool::scratch(data.len());
     if !data.is_empty() {
         let pixels = data.len() / (batch * channels);

@@ -10,6 +10,8 @@
 
 mod autodiff;
 mod conv;
+
+pub(crate) use conv::channels_last;
 mod flex;
 mod norm;
 

@@ -129,6 +129,11 @@ impl<F: Fn(f32) -> f32> pulp::WithSimd for Map<'_, F> {
     }
 }
 
+/// `1 / (1 + e^−x)` of one value (the host-side scores of detection and segmentation).
+pub(crate) fn sigmoid_one(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
 /// `x / (1 + e^-x)`, branch-free so that the loop above vectorises. Below −88 the true value
 /// is below 1e-36 in magnitude; clamping there keeps the saturated `exp` from giving −x/e^88.
 #[inline(always)]

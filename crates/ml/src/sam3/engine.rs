@@ -11,6 +11,8 @@ use std::thread::JoinHandle;
 
 use burn::tensor::Device;
 
+use crate::models::activation::sigmoid_one;
+
 use super::config::Sam3Config;
 use super::error::{Result, Sam3Error};
 use super::geometry::BoxPrompt;
@@ -184,7 +186,7 @@ impl Worker {
             let host = out.to_host()?;
             results.push(PromptResult {
                 instances: post_process(&out, img.width, img.height, &req.options)?,
-                presence: 1.0 / (1.0 + (-host.presence).exp()),
+                presence: sigmoid_one(host.presence),
                 all_scores: scores(&out)?,
             });
         }

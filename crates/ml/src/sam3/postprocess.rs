@@ -10,6 +10,7 @@ use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use super::error::{Result, Sam3Error};
 use super::layers::to_vec;
 use super::model::Sam3Output;
+use crate::models::activation::sigmoid_one;
 
 /// Selection settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -201,15 +202,11 @@ pub struct Instance {
     pub mask: BinaryMask,
 }
 
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
-
 /// Scores of every query.
 pub fn scores(output: &Sam3Output) -> Result<Vec<f32>> {
     let host = output.to_host()?;
-    let p = sigmoid(host.presence);
-    Ok(host.logits.iter().map(|&l| sigmoid(l) * p).collect())
+    let p = sigmoid_one(host.presence);
+    Ok(host.logits.iter().map(|&l| sigmoid_one(l) * p).collect())
 }
 
 /// Selects instances and produces pixel-space boxes and masks for an image of
@@ -221,12 +218,12 @@ pub fn post_process(
     options: &PostProcessOptions,
 ) -> Result<Vec<Instance>> {
     let host = output.to_host()?;
-    let presence = sigmoid(host.presence);
+    let presence = sigmoid_one(host.presence);
     let mut picked: Vec<(usize, f32)> = host
         .logits
         .iter()
         .enumerate()
-        .map(|(i, &l)| (i, sigmoid(l) * presence))
+        .map(|(i, &l)| (i, sigmoid_one(l) * presence))
         .filter(|(_, s)| *s > options.threshold)
         .collect();
     picked.sort_by(|a, b| b.1.total_cmp(&a.1));
