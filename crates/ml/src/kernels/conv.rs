@@ -137,6 +137,30 @@ impl ConvShape {
         }
     }
 
+    /// Whether each tap's valid block is one run in both the input plane and the tap's im2col
+    /// row: stride 1 and output rows as wide as the input's, so consecutive output rows read
+    /// consecutive input rows. The run also covers the padding columns between the valid
+    /// pixels, where it pairs each with a pixel of the neighbouring row.
+    fn taps_are_runs(&self) -> bool {
+        self.stride == [1, 1] && self.output()[1] == self.input[1]
+    }
+
+    /// The run of tap `(ky, kx)` when [`Self::taps_are_runs`]: its start in the tap's im2col row
+    /// of one image, its start in the input plane, and its length; `None` when the tap reads only
+    /// padding.
+    fn tap_run(&self, ky: usize, kx: usize) -> Option<(usize, usize, usize)> {
+        let ow = self.output()[1];
+        let (rows, first_y) = self.reads(0, ky);
+        let (columns, first_x) = self.reads(1, kx);
+        (!rows.is_empty() && !columns.is_empty()).then(|| {
+            (
+                rows.start * ow + columns.start,
+                first_y * self.input[1] + first_x,
+                (rows.len() - 1) * ow + columns.len(),
+            )
+        })
+    }
+
     /// The same convolution on one image.
     fn one_image(&self) -> Self {
         Self { batch: 1, ..*self }
@@ -510,36 +534,30 @@ fn im2col_into(shape: &ConvShape, x: &[f32], cols: &mut [f32], parallel: bool) {
         let (ci, ky, kx) = (row / (kh * kw), row / kw % kh, row % kw);
         let (rows, first_y) = shape.reads(0, ky);
         let (columns, first_x) = shape.reads(1, kx);
-        // With stride 1 and output rows as wide as the input's, consecutive output rows read
-        // consecutive input rows: the tap's whole valid block is one copy, after which only the
-        // padding columns (filled by the copy from the neighbouring rows) are set to zero.
-        let one_copy = shape.stride == [1, 1] && ow == width;
+        // When the tap's valid block is one run, it is one copy; the padding columns it fills
+        // from the neighbouring rows are zeroed below like every other padding.
+        let run = if shape.taps_are_runs() {
+            shape.tap_run(ky, kx)
+        } else {
+            None
+        };
         for (n, image_out) in out.chunks_mut(oh * ow).enumerate() {
             let plane = &x[(n * shape.in_channels + ci) * pixels..][..pixels];
-            if one_copy && !rows.is_empty() && !columns.is_empty() {
-                let start = rows.start * ow + columns.start;
-                let len = (rows.len() - 1) * ow + columns.len();
-                image_out[start..start + len]
-                    .copy_from_slice(&plane[first_y * width + first_x..][..len]);
-                for (oy, line) in image_out.chunks_mut(ow).enumerate() {
-                    if rows.contains(&oy) {
-                        line[..columns.start].fill(0.0);
-                        line[columns.end..].fill(0.0);
-                    } else {
-                        line.fill(0.0);
-                    }
-                }
-                continue;
+            if let Some((start, source, len)) = run {
+                image_out[start..start + len].copy_from_slice(&plane[source..][..len]);
             }
             for (oy, line) in image_out.chunks_mut(ow).enumerate() {
                 if !rows.contains(&oy) || columns.is_empty() {
                     line.fill(0.0); // reads only padding
                     continue;
                 }
-                let y = first_y + (oy - rows.start) * shape.stride[0];
-                let src = &plane[y * width + first_x..(y + 1) * width];
                 line[..columns.start].fill(0.0);
                 line[columns.end..].fill(0.0);
+                if run.is_some() {
+                    continue;
+                }
+                let y = first_y + (oy - rows.start) * shape.stride[0];
+                let src = &plane[y * width + first_x..(y + 1) * width];
                 let line = &mut line[columns.clone()];
                 if shape.stride[1] == 1 {
                     line.copy_from_slice(&src[..line.len()]);
@@ -618,27 +636,27 @@ fn col2im(shape: &ConvShape, dcols: &[f32], dx: &mut [f32], parallel: bool) {
 fn col2im_image(shape: &ConvShape, dcols: &mut [f32], dx: &mut [f32]) {
     let [oh, ow] = shape.output();
     let [kh, kw] = shape.kernel;
-    let (width, pixels, taps) = (shape.input[1], shape.input_pixels(), kh * kw);
-    if shape.stride != [1, 1] || ow != width || oh * ow == 0 || pixels == 0 {
+    let (pixels, taps) = (shape.input_pixels(), kh * kw);
+    if !shape.taps_are_runs() || oh * ow == 0 || pixels == 0 {
         col2im(shape, dcols, dx, false);
         return;
     }
     for (row, tap_cols) in dcols.chunks_mut(oh * ow).enumerate() {
-        let (ci, tap) = (row / taps, row % taps);
-        let (rows, first_y) = shape.reads(0, tap / kw);
-        let (columns, first_x) = shape.reads(1, tap % kw);
-        if rows.is_empty() || columns.is_empty() {
+        let (ci, ky, kx) = (row / taps, row % taps / kw, row % kw);
+        let Some((start, source, len)) = shape.tap_run(ky, kx) else {
             continue;
-        }
+        };
+        let (rows, _) = shape.reads(0, ky);
+        let (columns, _) = shape.reads(1, kx);
         for line in tap_cols.chunks_mut(ow).skip(rows.start).take(rows.len()) {
             line[..columns.start].fill(0.0);
             line[columns.end..].fill(0.0);
         }
-        let start = rows.start * ow + columns.start;
-        let len = (rows.len() - 1) * ow + columns.len();
         let plane = &mut dx[ci * pixels..][..pixels];
-        let run = &mut plane[first_y * width + first_x..][..len];
-        for (d, v) in run.iter_mut().zip(&tap_cols[start..start + len]) {
+        for (d, v) in plane[source..][..len]
+            .iter_mut()
+            .zip(&tap_cols[start..start + len])
+        {
             *d += v;
         }
     }
