@@ -7,8 +7,8 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 
-use crate::models::activation::silu;
-use crate::models::layers::{conv_bn, fold};
+use crate::models::activation::Activation;
+use crate::models::layers::{conv_bn_act, fold};
 
 /// BatchNorm's running-average momentum (Ultralytics' value).
 pub(crate) const BN_MOMENTUM: f64 = 0.03;
@@ -51,7 +51,7 @@ impl ConvBnSilu {
 
     /// `silu(bn(conv(x)))`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        silu(conv_bn(&self.conv, &self.bn, x))
+        conv_bn_act(&self.conv, &self.bn, x, Activation::Silu)
     }
 
     /// Folds the BatchNorm into the convolution (inference only).
@@ -131,13 +131,16 @@ impl C2f {
 
     /// Forward pass.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        // Ultralytics splits `cv1`'s output in two halves and concatenates them again with the
+        // bottlenecks' outputs; concatenating `y` whole is the same tensor, and its gradient
+        // is then one slice of the concatenation's instead of two halves scattered into zeros
+        // and summed.
         let y = self.cv1.forward(x);
-        let mut parts = y.chunk(2, 1);
+        let mut next = y.clone().narrow(1, self.hidden, self.hidden);
+        let mut parts = vec![y];
         for block in &self.m {
-            if let Some(last) = parts.last() {
-                let next = block.forward(last.clone());
-                parts.push(next);
-            }
+            next = block.forward(next);
+            parts.push(next.clone());
         }
         self.cv2.forward(Tensor::cat(parts, 1))
     }

@@ -10,6 +10,7 @@ use burn::backend::ops::ConvOptions;
 use burn::backend::tensor::FloatTensor;
 
 use super::{TrainGradients, TrainKernels};
+use crate::models::activation::Activation;
 
 /// The backward step of [`TrainKernels::conv2d_gemm`]: gradients for whichever of the input and
 /// the weight are tracked.
@@ -44,9 +45,12 @@ impl<B: TrainGradients> Backward<B, 2> for Conv2dGemmBackward {
 #[derive(Debug)]
 struct BatchNormBackward;
 
+/// What [`BatchNormBackward`] keeps: input, γ and β (checkpointed), the batch statistics as the
+/// forward computed them, ε and the activation.
+type BatchNormState<B> = ([NodeId; 3], FloatTensor<B>, FloatTensor<B>, f64, Activation);
+
 impl<B: TrainGradients> Backward<B, 3> for BatchNormBackward {
-    /// Input and γ (checkpointed), the batch statistics as the forward computed them, ε.
-    type State = (NodeId, NodeId, FloatTensor<B>, FloatTensor<B>, f64);
+    type State = BatchNormState<B>;
 
     fn backward(
         self,
@@ -55,10 +59,11 @@ impl<B: TrainGradients> Backward<B, 3> for BatchNormBackward {
         checkpointer: &mut Checkpointer,
     ) {
         let grad = grads.consume::<B>(&ops.node);
-        let (x_state, gamma_state, mean, variance, epsilon) = ops.state;
-        let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
-        let gamma: FloatTensor<B> = checkpointer.retrieve_node_output(gamma_state);
-        let gradients = B::batch_norm_fused_backward(x, gamma, mean, variance, epsilon, grad);
+        let (states, mean, variance, epsilon, activation) = ops.state;
+        let [x, gamma, beta]: [FloatTensor<B>; 3] =
+            states.map(|state| checkpointer.retrieve_node_output(state));
+        let gradients =
+            B::batch_norm_fused_backward(x, gamma, beta, mean, variance, epsilon, activation, grad);
         for (node, gradient) in ops.parents.into_iter().zip(gradients) {
             if let Some(node) = node {
                 grads.register::<B>(node.id, gradient);
@@ -120,6 +125,7 @@ impl<B: TrainKernels + TrainGradients, C: CheckpointStrategy> TrainKernels for A
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        activation: Activation,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         // The checkpoints are taken before the inputs are consumed; the kernel then runs once.
         let tracked = match BatchNormBackward
@@ -128,7 +134,11 @@ impl<B: TrainKernels + TrainGradients, C: CheckpointStrategy> TrainKernels for A
             .stateful()
         {
             OpsKind::Tracked(mut prep) => {
-                let checkpoints = (prep.checkpoint(&x), prep.checkpoint(&gamma));
+                let checkpoints = [
+                    prep.checkpoint(&x),
+                    prep.checkpoint(&gamma),
+                    prep.checkpoint(&beta),
+                ];
                 Ok((prep, checkpoints))
             }
             OpsKind::UnTracked(prep) => Err(prep),
@@ -138,15 +148,16 @@ impl<B: TrainKernels + TrainGradients, C: CheckpointStrategy> TrainKernels for A
             gamma.into_primitive(),
             beta.into_primitive(),
             epsilon,
+            activation,
         );
         let output = match tracked {
-            Ok((prep, (x_state, gamma_state))) => {
+            Ok((prep, checkpoints)) => {
                 let state = (
-                    x_state,
-                    gamma_state,
+                    checkpoints,
                     mean.clone(),
                     variance.clone(),
                     epsilon,
+                    activation,
                 );
                 prep.finish(state, output)
             }

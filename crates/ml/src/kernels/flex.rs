@@ -8,7 +8,7 @@ use burn::tensor::{Shape, TensorData};
 use super::conv::{self, ConvShape};
 use super::norm::{self, NormShape};
 use super::{TrainGradients, TrainKernels};
-use crate::models::activation::{silu_grad_into, silu_into};
+use crate::models::activation::{Activation, silu_grad_in_place, silu_into};
 
 impl TrainKernels for Flex {
     fn conv2d_gemm(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
@@ -24,6 +24,7 @@ impl TrainKernels for Flex {
         gamma: FlexTensor,
         beta: FlexTensor,
         epsilon: f64,
+        activation: Activation,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
         let (shape, dims) = (norm_shape(&x), x.shape());
         let (x, gamma, beta) = (
@@ -37,6 +38,7 @@ impl TrainKernels for Flex {
             gamma.storage(),
             beta.storage(),
             epsilon,
+            activation,
         );
         (
             tensor(result.output, dims),
@@ -81,35 +83,38 @@ impl TrainGradients for Flex {
     fn batch_norm_fused_backward(
         x: FlexTensor,
         gamma: FlexTensor,
+        beta: FlexTensor,
         mean: FlexTensor,
         variance: FlexTensor,
         epsilon: f64,
+        activation: Activation,
         grad: FlexTensor,
     ) -> [FlexTensor; 3] {
-        let (shape, dims) = (norm_shape(&x), x.shape());
-        let [x, gamma, mean, variance, grad] =
-            [x, gamma, mean, variance, grad].map(|t| t.to_contiguous());
-        let [dx, dgamma, dbeta] = norm::backward(
-            &shape,
-            x.storage(),
-            gamma.storage(),
-            mean.storage(),
-            variance.storage(),
+        let shape = norm_shape(&x);
+        let [x, gamma, beta, mean, variance] =
+            [x, gamma, beta, mean, variance].map(|t| t.to_contiguous());
+        let saved = norm::Saved {
+            x: x.storage(),
+            gamma: gamma.storage(),
+            beta: beta.storage(),
+            mean: mean.storage(),
+            variance: variance.storage(),
             epsilon,
-            grad.storage(),
-        );
+            activation,
+        };
+        let mut grad = owned_contiguous(grad);
+        let [dgamma, dbeta] = norm::backward(&shape, &saved, grad.storage_mut());
         [
-            tensor(dx, dims),
+            grad,
             tensor(dgamma, [shape.channels]),
             tensor(dbeta, [shape.channels]),
         ]
     }
 
     fn silu_fused_backward(x: FlexTensor, grad: FlexTensor) -> FlexTensor {
-        let (dims, x, grad) = (x.shape(), x.to_contiguous(), grad.to_contiguous());
-        let mut out = vec![0.0; dims.num_elements()];
-        silu_grad_into(x.storage(), grad.storage(), &mut out);
-        tensor(out, dims)
+        let (x, mut grad) = (x.to_contiguous(), owned_contiguous(grad));
+        silu_grad_in_place(x.storage(), grad.storage_mut());
+        grad
     }
 }
 
@@ -145,6 +150,15 @@ fn norm_shape(x: &FlexTensor) -> NormShape {
         channels,
         pixels: dims.num_elements() / (batch * channels).max(1),
     }
+}
+
+/// `t` contiguous and holding its buffer alone (copied only when another handle shares it), for
+/// the backward kernels that overwrite the incoming gradient with the outgoing one: autodiff
+/// hands each step a gradient nothing else reads, so this saves an allocation and its zeroing.
+fn owned_contiguous(t: FlexTensor) -> FlexTensor {
+    let contiguous = t.to_contiguous();
+    drop(t);
+    contiguous
 }
 
 fn tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {

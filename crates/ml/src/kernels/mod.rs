@@ -23,6 +23,8 @@ use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::{DType, Tensor};
 
+use crate::models::activation::Activation;
+
 /// Operations of ours that the dispatch layer routes to the tensor's backend.
 #[backend_extension(Flex, Autodiff)]
 pub trait TrainKernels: burn::backend::Backend {
@@ -33,13 +35,14 @@ pub trait TrainKernels: burn::backend::Backend {
         options: ConvOptions<2>,
     ) -> FloatTensor<Self>;
 
-    /// BatchNorm of `x` (`[N, C, …]`, f32) with its own batch statistics:
-    /// `(output, mean, biased variance)`.
+    /// BatchNorm of `x` (`[N, C, …]`, f32) with its own batch statistics, followed by
+    /// `activation`: `(output, mean, biased variance)`.
     fn batch_norm_fused(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        activation: Activation,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
     /// `x · sigmoid(x)` of an f32 tensor.
@@ -58,14 +61,17 @@ pub trait TrainGradients: burn::backend::Backend {
         wanted: [bool; 2],
     ) -> [Option<FloatTensor<Self>>; 2];
 
-    /// The gradients `[dx, dγ, dβ]` of [`TrainKernels::batch_norm_fused`], given its input, the
-    /// statistics it returned and the output gradient `grad`.
+    /// The gradients `[dx, dγ, dβ]` of [`TrainKernels::batch_norm_fused`], given its inputs,
+    /// the statistics it returned and the output gradient `grad`.
+    #[allow(clippy::too_many_arguments)]
     fn batch_norm_fused_backward(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
         mean: FloatTensor<Self>,
         variance: FloatTensor<Self>,
         epsilon: f64,
+        activation: Activation,
         grad: FloatTensor<Self>,
     ) -> [FloatTensor<Self>; 3];
 
@@ -103,13 +109,13 @@ pub(crate) fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     }
 }
 
-/// `bn.forward(x)`; in training (autodiff device, layer not frozen) on flex in f32 through our
-/// fused kernel, updating the running statistics as burn's layer does.
-pub(crate) fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+/// `activation(bn.forward(x))`; in training (autodiff device, layer not frozen) on flex in f32
+/// as one kernel, updating the running statistics as burn's layer does.
+pub(crate) fn batch_norm(bn: &BatchNorm, x: Tensor<4>, activation: Activation) -> Tensor<4> {
     let training = x.device().is_autodiff() && bn.training.is_enabled();
     let gamma = bn.gamma.val();
     if !training || x.dtype() != DType::F32 || gamma.dtype() != DType::F32 || !on_flex(&x) {
-        return bn.forward(x);
+        return activation.tensor(bn.forward(x));
     }
     let device = x.device();
     let (output, mean, variance) = Dispatch::batch_norm_fused(
@@ -117,6 +123,7 @@ pub(crate) fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
         gamma.into_dispatch(),
         bn.beta.val().into_dispatch(),
         bn.epsilon,
+        activation,
     );
     let update = |state: &RunningState<Tensor<1>>, batch: Tensor<1>| {
         let running = state
@@ -212,43 +219,50 @@ mod tests {
         );
     }
 
-    /// Output, the three gradients and the running statistics of a training BatchNorm through
-    /// our kernel, against burn's layer on the same autodiff device.
+    /// Output, the three gradients and the running statistics of a training BatchNorm and each
+    /// activation through our kernel, against burn's layer and activation on the same autodiff
+    /// device.
     #[test]
     fn batch_norm_matches_burns_layer() {
-        let device = Device::flex().autodiff();
-        let config = BatchNormConfig::new(6).with_momentum(0.3);
-        let (ours_bn, burn_bn) = (config.init(&device), config.init(&device));
-        let x = Tensor::<4>::random([3, 6, 5, 7], Distribution::Normal(2.0, 3.0), &device)
-            .require_grad();
-        let g = Tensor::<4>::random([3, 6, 5, 7], Distribution::Default, &device);
-        let ours = batch_norm(&ours_bn, x.clone());
-        let reference = burn_bn.forward(x.clone());
-        let tolerance = Tolerance::absolute(1e-4);
-        ours.to_data()
-            .assert_approx_eq::<f32>(&reference.to_data(), tolerance);
-        let grads_ours = (ours * g.clone()).sum().backward();
-        let grads_ref = (reference * g).sum().backward();
-        x.grad(&grads_ours)
-            .unwrap()
-            .to_data()
-            .assert_approx_eq::<f32>(&x.grad(&grads_ref).unwrap().to_data(), tolerance);
-        for (a, b) in [
-            (ours_bn.gamma.val(), burn_bn.gamma.val()),
-            (ours_bn.beta.val(), burn_bn.beta.val()),
+        for (activation, burns) in [
+            (Activation::Identity, (|x| x) as fn(Tensor<4>) -> Tensor<4>),
+            (Activation::Relu, burn::tensor::activation::relu),
+            (Activation::Silu, burn::tensor::activation::silu),
         ] {
-            a.grad(&grads_ours)
+            let device = Device::flex().autodiff();
+            let config = BatchNormConfig::new(6).with_momentum(0.3);
+            let (ours_bn, burn_bn) = (config.init(&device), config.init(&device));
+            let x = Tensor::<4>::random([3, 6, 5, 7], Distribution::Normal(2.0, 3.0), &device)
+                .require_grad();
+            let g = Tensor::<4>::random([3, 6, 5, 7], Distribution::Default, &device);
+            let ours = batch_norm(&ours_bn, x.clone(), activation);
+            let reference = burns(burn_bn.forward(x.clone()));
+            let tolerance = Tolerance::absolute(1e-4);
+            ours.to_data()
+                .assert_approx_eq::<f32>(&reference.to_data(), tolerance);
+            let grads_ours = (ours * g.clone()).sum().backward();
+            let grads_ref = (reference * g).sum().backward();
+            x.grad(&grads_ours)
                 .unwrap()
                 .to_data()
-                .assert_approx_eq::<f32>(&b.grad(&grads_ref).unwrap().to_data(), tolerance);
-        }
-        for (a, b) in [
-            (&ours_bn.running_mean, &burn_bn.running_mean),
-            (&ours_bn.running_var, &burn_bn.running_var),
-        ] {
-            a.value()
-                .to_data()
-                .assert_approx_eq::<f32>(&b.value().to_data(), tolerance);
+                .assert_approx_eq::<f32>(&x.grad(&grads_ref).unwrap().to_data(), tolerance);
+            for (a, b) in [
+                (ours_bn.gamma.val(), burn_bn.gamma.val()),
+                (ours_bn.beta.val(), burn_bn.beta.val()),
+            ] {
+                a.grad(&grads_ours)
+                    .unwrap()
+                    .to_data()
+                    .assert_approx_eq::<f32>(&b.grad(&grads_ref).unwrap().to_data(), tolerance);
+            }
+            for (a, b) in [
+                (&ours_bn.running_mean, &burn_bn.running_mean),
+                (&ours_bn.running_var, &burn_bn.running_var),
+            ] {
+                a.value()
+                    .to_data()
+                    .assert_approx_eq::<f32>(&b.value().to_data(), tolerance);
+            }
         }
     }
 

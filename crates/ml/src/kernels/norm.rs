@@ -7,8 +7,17 @@
 //! (f32 lanes, f64 per plane), and the output and input gradient are written plane by plane with
 //! per-channel coefficients, always from the centred `x − mean` (folding the mean into an offset
 //! cancels catastrophically when the variance is small next to the mean).
+//!
+//! The activation that follows every BatchNorm of our models (ReLU, SiLU) is part of the same
+//! kernel: the forward applies it in the output pass, and the backward recomputes the
+//! pre-activation value from `x` and the statistics to turn the incoming gradient into the
+//! BatchNorm's, in place. The normalised tensor before the activation is never stored, which
+//! saves a full activation per layer (its allocation, zeroing, write and read) and the
+//! activation's own graph node.
 
 use rayon::prelude::*;
+
+use crate::models::activation::{Activation, silu_derivative, silu_one};
 
 /// The geometry of a BatchNorm input `[batch, channels, pixels…]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +48,7 @@ impl NormShape {
 
 /// The result of [`forward`].
 pub(crate) struct Normalised {
-    /// `(x − mean) / √(var + ε) · γ + β`, NCHW.
+    /// `act((x − mean) / √(var + ε) · γ + β)`, NCHW.
     pub output: Vec<f32>,
     /// Per-channel batch mean.
     pub mean: Vec<f32>,
@@ -47,13 +56,15 @@ pub(crate) struct Normalised {
     pub variance: Vec<f32>,
 }
 
-/// Normalises `x` with its own batch statistics, then scales by `gamma` and shifts by `beta`.
+/// Normalises `x` with its own batch statistics, scales by `gamma`, shifts by `beta`, then
+/// applies `activation`.
 pub(crate) fn forward(
     shape: &NormShape,
     x: &[f32],
     gamma: &[f32],
     beta: &[f32],
     epsilon: f64,
+    activation: Activation,
 ) -> Normalised {
     check_lengths(shape, x.len(), gamma.len());
     assert_eq!(beta.len(), shape.channels, "batch norm: beta length");
@@ -69,15 +80,18 @@ pub(crate) fn forward(
             (mean as f32, variance as f32)
         })
         .unzip();
-    let scales: Vec<f32> = (0..shape.channels)
-        .map(|c| (f64::from(gamma[c]) / (f64::from(variance[c]) + epsilon).sqrt()) as f32)
-        .collect();
+    let affine = affine(gamma, beta, &mean, &variance, epsilon);
     let mut output = vec![0.0; shape.len()];
     per_plane(shape, &mut output, |c, out, n| {
-        let (scale, centre, shift) = (scales[c], mean[c], beta[c]);
-        for (o, v) in out.iter_mut().zip(shape.plane(x, n, c)) {
-            *o = (v - centre) * scale + shift;
-        }
+        let (x, affine) = (shape.plane(x, n, c), affine[c]);
+        pulp::Arch::new().dispatch(
+            #[inline(always)]
+            || match activation {
+                Activation::Identity => apply(out, x, affine, |y| y),
+                Activation::Relu => apply(out, x, affine, |y| y.max(0.0)),
+                Activation::Silu => apply(out, x, affine, silu_one),
+            },
+        );
     });
     Normalised {
         output,
@@ -86,29 +100,103 @@ pub(crate) fn forward(
     }
 }
 
-/// The gradients `[dx, dγ, dβ]` of [`forward`], given its input, statistics and the output
-/// gradient `grad`.
-pub(crate) fn backward(
-    shape: &NormShape,
-    x: &[f32],
+/// The per-channel `(centre, scale, shift)` of the normalisation: `y = (x − centre)·scale + shift`.
+/// Forward and backward compute them by the same code, so the backward's recomputed
+/// pre-activation values are the forward's to the bit (ReLU's mask agrees exactly).
+fn affine(
     gamma: &[f32],
+    beta: &[f32],
     mean: &[f32],
     variance: &[f32],
     epsilon: f64,
-    grad: &[f32],
-) -> [Vec<f32>; 3] {
-    check_lengths(shape, x.len(), gamma.len());
-    assert_eq!(grad.len(), shape.len(), "batch norm: gradient length");
-    // Σg and Σg·(x − mean) per channel
-    let (sum_grad, sum_grad_centred): (Vec<f64>, Vec<f64>) = (0..shape.channels)
-        .into_par_iter()
+) -> Vec<(f32, f32, f32)> {
+    (0..gamma.len())
         .map(|c| {
-            (0..shape.batch).fold((0.0, 0.0), |(g, gx), n| {
-                let (gp, xp) = (shape.plane(grad, n, c), shape.plane(x, n, c));
-                (g + sum(gp), gx + centred_dot(gp, xp, mean[c]))
-            })
+            let scale = f64::from(gamma[c]) / (f64::from(variance[c]) + epsilon).sqrt();
+            (mean[c], scale as f32, beta[c])
         })
-        .unzip();
+        .collect()
+}
+
+/// `out = f((x − centre)·scale + shift)` element-wise.
+#[inline(always)]
+fn apply(
+    out: &mut [f32],
+    x: &[f32],
+    (centre, scale, shift): (f32, f32, f32),
+    f: impl Fn(f32) -> f32,
+) {
+    for (o, v) in out.iter_mut().zip(x) {
+        *o = f((v - centre) * scale + shift);
+    }
+}
+
+/// The statistics and affine parameters [`forward`] used, for [`backward`].
+pub(crate) struct Saved<'a> {
+    /// The forward's input.
+    pub x: &'a [f32],
+    /// Scale per channel.
+    pub gamma: &'a [f32],
+    /// Shift per channel.
+    pub beta: &'a [f32],
+    /// The batch mean the forward returned.
+    pub mean: &'a [f32],
+    /// The biased batch variance the forward returned.
+    pub variance: &'a [f32],
+    /// ε.
+    pub epsilon: f64,
+    /// The activation applied after the normalisation.
+    pub activation: Activation,
+}
+
+/// The gradients of [`forward`] given what it saw and returned and the output gradient `grad`:
+/// `grad` is overwritten with the input gradient, `[dγ, dβ]` are returned.
+pub(crate) fn backward(shape: &NormShape, saved: &Saved<'_>, grad: &mut [f32]) -> [Vec<f32>; 2] {
+    let Saved {
+        x,
+        gamma,
+        beta,
+        mean,
+        variance,
+        epsilon,
+        activation,
+    } = *saved;
+    check_lengths(shape, x.len(), gamma.len());
+    assert_eq!(beta.len(), shape.channels, "batch norm: beta length");
+    assert_eq!(grad.len(), shape.len(), "batch norm: gradient length");
+    // grad ← grad · act'(y) (y the normalised value the activation received), then Σg and
+    // Σg·(x − mean) of each plane while it is in cache, summed per channel in image order
+    let affine = affine(gamma, beta, mean, variance, epsilon);
+    let plane_sums: Vec<(f64, f64)> = if shape.pixels == 0 {
+        Vec::new()
+    } else {
+        grad.par_chunks_mut(shape.pixels)
+            .enumerate()
+            .map(|(i, plane)| {
+                let (c, n) = (i % shape.channels, i / shape.channels);
+                let (x, affine) = (shape.plane(x, n, c), affine[c]);
+                pulp::Arch::new().dispatch(
+                    #[inline(always)]
+                    || {
+                        match activation {
+                            Activation::Identity => {}
+                            Activation::Relu => {
+                                scale_grad(plane, x, affine, |y| if y > 0.0 { 1.0 } else { 0.0 })
+                            }
+                            Activation::Silu => scale_grad(plane, x, affine, silu_derivative),
+                        }
+                        (sum(plane), centred_dot(plane, x, mean[c]))
+                    },
+                )
+            })
+            .collect()
+    };
+    let (mut sum_grad, mut sum_grad_centred) =
+        (vec![0.0f64; shape.channels], vec![0.0f64; shape.channels]);
+    for (i, (g, gx)) in plane_sums.into_iter().enumerate() {
+        sum_grad[i % shape.channels] += g;
+        sum_grad_centred[i % shape.channels] += gx;
+    }
     let samples = shape.samples();
     let inv_std: Vec<f64> = (0..shape.channels)
         .map(|c| 1.0 / (f64::from(variance[c]) + epsilon).sqrt())
@@ -126,15 +214,26 @@ pub(crate) fn backward(
             (k as f32, b as f32, offset as f32)
         })
         .collect();
-    let mut input_grad = vec![0.0; shape.len()];
-    per_plane(shape, &mut input_grad, |c, out, n| {
+    per_plane(shape, grad, |c, plane, n| {
         let ((a, b, offset), centre) = (coefficients[c], mean[c]);
-        let (gp, xp) = (shape.plane(grad, n, c), shape.plane(x, n, c));
-        for ((o, g), v) in out.iter_mut().zip(gp).zip(xp) {
-            *o = a * g + b * (v - centre) + offset;
+        for (g, v) in plane.iter_mut().zip(shape.plane(x, n, c)) {
+            *g = a * *g + b * (v - centre) + offset;
         }
     });
-    [input_grad, gamma_grad, beta_grad]
+    [gamma_grad, beta_grad]
+}
+
+/// `grad ← grad · derivative((x − centre)·scale + shift)` element-wise.
+#[inline(always)]
+fn scale_grad(
+    grad: &mut [f32],
+    x: &[f32],
+    (centre, scale, shift): (f32, f32, f32),
+    derivative: impl Fn(f32) -> f32,
+) {
+    for (g, v) in grad.iter_mut().zip(x) {
+        *g *= derivative((v - centre) * scale + shift);
+    }
 }
 
 fn check_lengths(shape: &NormShape, x: usize, gamma: usize) {
@@ -156,21 +255,25 @@ fn per_plane(shape: &NormShape, out: &mut [f32], write: impl Fn(usize, &mut [f32
 const LANES: usize = 8;
 
 /// Σv, in f32 lanes added up in f64.
+#[inline(always)]
 fn sum(values: &[f32]) -> f64 {
     reduce(values, values, |v, _| v)
 }
 
 /// Σ(v − mean)².
+#[inline(always)]
 fn squared_deviations(values: &[f32], mean: f32) -> f64 {
     reduce(values, values, |v, _| (v - mean) * (v - mean))
 }
 
 /// Σg·(x − mean).
+#[inline(always)]
 fn centred_dot(grad: &[f32], x: &[f32], mean: f32) -> f64 {
     reduce(grad, x, |g, v| g * (v - mean))
 }
 
 /// Σ term(a, b) over paired values.
+#[inline(always)]
 fn reduce(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f64 {
     let mut lanes = [0.0f32; LANES];
     let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
@@ -240,6 +343,43 @@ mod tests {
         })
     }
 
+    /// `activation` in f64.
+    fn activate(activation: Activation, y: f64) -> f64 {
+        match activation {
+            Activation::Identity => y,
+            Activation::Relu => y.max(0.0),
+            Activation::Silu => y / (1.0 + (-y).exp()),
+        }
+    }
+
+    fn activations() -> impl Strategy<Value = Activation> {
+        prop_oneof![
+            Just(Activation::Identity),
+            Just(Activation::Relu),
+            Just(Activation::Silu)
+        ]
+    }
+
+    /// The statistics and parameters `backward` needs, from a forward with `activation`.
+    fn saved<'a>(
+        x: &'a [f32],
+        gamma: &'a [f32],
+        beta: &'a [f32],
+        ours: &'a Normalised,
+        epsilon: f64,
+        activation: Activation,
+    ) -> Saved<'a> {
+        Saved {
+            x,
+            gamma,
+            beta,
+            mean: &ours.mean,
+            variance: &ours.variance,
+            epsilon,
+            activation,
+        }
+    }
+
     fn close(actual: &[f32], expected: &[f64], tolerance: f64) -> Result<(), TestCaseError> {
         prop_assert_eq!(actual.len(), expected.len());
         for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
@@ -258,31 +398,46 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
         #[test]
-        fn forward_is_the_definition(shape in shapes(), seed in 0u64..100) {
+        fn forward_is_the_definition(
+            shape in shapes(),
+            seed in 0u64..100,
+            activation in activations(),
+        ) {
             let x = values(shape.len(), seed, 3.0);
             let gamma = values(shape.channels, seed + 1, 1.0);
             let beta = values(shape.channels, seed + 2, 0.0);
-            let ours = forward(&shape, &x, &gamma, &beta, 1e-5);
+            let ours = forward(&shape, &x, &gamma, &beta, 1e-5, activation);
             let (out, mean, var) = reference(&shape, &wide(&x), &wide(&gamma), &wide(&beta), 1e-5);
+            let out: Vec<f64> = out.into_iter().map(|y| activate(activation, y)).collect();
             close(&ours.output, &out, 1e-4)?;
             close(&ours.mean, &mean, 1e-5)?;
             close(&ours.variance, &var, 1e-5)?;
         }
 
-        /// Each gradient element against a central difference of `⟨g, forward⟩` in f64.
+        /// Each gradient element against a central difference of `⟨g, forward⟩` in f64 (SiLU is
+        /// smooth; ReLU's kink would break the difference, see the next test).
         #[test]
-        fn gradients_are_the_derivatives_of_the_forward(shape in shapes(), seed in 0u64..100) {
+        fn gradients_are_the_derivatives_of_the_forward(
+            shape in shapes(),
+            seed in 0u64..100,
+            silu in any::<bool>(),
+        ) {
+            let activation = if silu { Activation::Silu } else { Activation::Identity };
             let x = values(shape.len(), seed, 1.0);
             let gamma = values(shape.channels, seed + 1, 1.0);
             let beta = values(shape.channels, seed + 2, 0.0);
             let g = values(shape.len(), seed + 3, 0.0);
             let eps = 1e-3;
-            let ours = forward(&shape, &x, &gamma, &beta, eps);
-            let [dx, dgamma, dbeta] =
-                backward(&shape, &x, &gamma, &ours.mean, &ours.variance, eps, &g);
+            let ours = forward(&shape, &x, &gamma, &beta, eps, activation);
+            let mut dx = g.clone();
+            let [dgamma, dbeta] =
+                backward(&shape, &saved(&x, &gamma, &beta, &ours, eps, activation), &mut dx);
             let objective = |inputs: &[Vec<f64>; 3]| {
                 let (out, _, _) = reference(&shape, &inputs[0], &inputs[1], &inputs[2], eps);
-                out.iter().zip(&g).map(|(o, g)| o * f64::from(*g)).sum::<f64>()
+                out.iter()
+                    .zip(&g)
+                    .map(|(o, g)| activate(activation, *o) * f64::from(*g))
+                    .sum::<f64>()
             };
             let h = 1e-4;
             let derivative = |which: usize, i: usize| {
@@ -296,6 +451,35 @@ mod tests {
             close(&dx, &expected(0, x.len()), 1e-3)?;
             close(&dgamma, &expected(1, gamma.len()), 1e-3)?;
             close(&dbeta, &expected(2, beta.len()), 1e-3)?;
+        }
+
+        /// With ReLU the gradients are the plain BatchNorm's of `g` masked where the normalised
+        /// value was not positive (the chain rule; ReLU's kink rules out finite differences).
+        #[test]
+        fn relu_gradients_follow_the_chain_rule(shape in shapes(), seed in 0u64..100) {
+            let x = values(shape.len(), seed, 1.0);
+            let gamma = values(shape.channels, seed + 1, 1.0);
+            let beta = values(shape.channels, seed + 2, 0.0);
+            let g = values(shape.len(), seed + 3, 0.0);
+            let eps = 1e-3;
+            let plain = forward(&shape, &x, &gamma, &beta, eps, Activation::Identity);
+            let masked: Vec<f32> = g
+                .iter()
+                .zip(&plain.output)
+                .map(|(g, y)| if *y > 0.0 { *g } else { 0.0 })
+                .collect();
+            let mut want = masked.clone();
+            let want_params = backward(
+                &shape,
+                &saved(&x, &gamma, &beta, &plain, eps, Activation::Identity),
+                &mut want,
+            );
+            let relu = forward(&shape, &x, &gamma, &beta, eps, Activation::Relu);
+            let mut dx = g.clone();
+            let params =
+                backward(&shape, &saved(&x, &gamma, &beta, &relu, eps, Activation::Relu), &mut dx);
+            prop_assert_eq!(dx, want);
+            prop_assert_eq!(params, want_params);
         }
     }
 }

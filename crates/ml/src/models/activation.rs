@@ -12,6 +12,28 @@ use burn::tensor::activation;
 use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
 
+/// The activation fused into a convolution's output (serving plans) or a training BatchNorm's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// None.
+    Identity,
+    /// `max(x, 0)`.
+    Relu,
+    /// `x · sigmoid(x)`.
+    Silu,
+}
+
+impl Activation {
+    /// The activation of a tensor, as its own operation.
+    pub(crate) fn tensor<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            Self::Identity => x,
+            Self::Relu => activation::relu(x),
+            Self::Silu => silu(x),
+        }
+    }
+}
+
 /// Elements per parallel task: large enough that splitting costs nothing next to the work.
 const CHUNK: usize = 1 << 15;
 
@@ -33,13 +55,12 @@ pub(crate) fn silu_into(x: &[f32], out: &mut [f32]) {
         .for_each(|(out, x)| pulp::Arch::new().dispatch(SiluInto(x, out)));
 }
 
-/// `out = grad · silu'(x)` with `silu'(x) = s · (1 + x · (1 − s))`, `s = sigmoid(x)`.
-pub(crate) fn silu_grad_into(x: &[f32], grad: &[f32], out: &mut [f32]) {
-    assert_eq!(x.len(), out.len(), "silu gradient: lengths");
-    assert_eq!(grad.len(), out.len(), "silu gradient: lengths");
-    out.par_chunks_mut(CHUNK)
-        .zip(x.par_chunks(CHUNK).zip(grad.par_chunks(CHUNK)))
-        .for_each(|(out, (x, grad))| pulp::Arch::new().dispatch(SiluGradInto(x, grad, out)));
+/// `grad ← grad · silu'(x)` with `silu'(x) = s · (1 + x · (1 − s))`, `s = sigmoid(x)`, in place.
+pub(crate) fn silu_grad_in_place(x: &[f32], grad: &mut [f32]) {
+    assert_eq!(x.len(), grad.len(), "silu gradient: lengths");
+    grad.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(grad, x)| pulp::Arch::new().dispatch(SiluGradInPlace(x, grad)));
 }
 
 struct SiluInto<'a>(&'a [f32], &'a mut [f32]);
@@ -56,19 +77,16 @@ impl pulp::WithSimd for SiluInto<'_> {
     }
 }
 
-struct SiluGradInto<'a>(&'a [f32], &'a [f32], &'a mut [f32]);
+struct SiluGradInPlace<'a>(&'a [f32], &'a mut [f32]);
 
-impl pulp::WithSimd for SiluGradInto<'_> {
+impl pulp::WithSimd for SiluGradInPlace<'_> {
     type Output = ();
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) {
-        let SiluGradInto(x, grad, out) = self;
-        for ((o, v), g) in out.iter_mut().zip(x).zip(grad) {
-            // clamped like `silu_one`, so the `e` is the one the forward used
-            let x = v.clamp(-88.0, 88.0);
-            let s = 1.0 / (1.0 + exp_one(-x));
-            *o = g * (s * (1.0 + x * (1.0 - s)));
+        let SiluGradInPlace(x, grad) = self;
+        for (g, v) in grad.iter_mut().zip(x) {
+            *g *= silu_derivative(*v);
         }
     }
 }
@@ -140,6 +158,15 @@ pub(crate) fn sigmoid_one(x: f32) -> f32 {
 pub(crate) fn silu_one(x: f32) -> f32 {
     let x = x.clamp(-88.0, f32::MAX);
     x / (1.0 + exp_one(-x))
+}
+
+/// `silu'(x) = s · (1 + x · (1 − s))` with `s = sigmoid(x)`, branch-free like [`silu_one`].
+#[inline(always)]
+pub(crate) fn silu_derivative(x: f32) -> f32 {
+    // clamped like `silu_one`, so the `e` is the one the forward used
+    let x = x.clamp(-88.0, 88.0);
+    let s = 1.0 / (1.0 + exp_one(-x));
+    s * (1.0 + x * (1.0 - s))
 }
 
 /// `x · Φ(x) = x/2 · (1 + erf(x/√2))`.

@@ -5,10 +5,10 @@ use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, Linear, LinearConfig};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use super::layers::{batch_norm, conv, conv_bn, fold};
+use super::activation::Activation;
+use super::layers::{batch_norm, conv, conv_bn_act, fold};
 
 /// Channel widths of the three stages.
 const WIDTHS: [usize; 3] = [32, 64, 128];
@@ -46,9 +46,14 @@ impl SmallCnn {
 
     /// Logits `[B, classes]` for images `[B, 3, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = self.pool.forward(relu(conv_bn(&self.conv1, &self.bn1, x)));
-        let x = self.pool.forward(relu(conv_bn(&self.conv2, &self.bn2, x)));
-        let x = relu(conv_bn(&self.conv3, &self.bn3, x));
+        let relu = Activation::Relu;
+        let x = self
+            .pool
+            .forward(conv_bn_act(&self.conv1, &self.bn1, x, relu));
+        let x = self
+            .pool
+            .forward(conv_bn_act(&self.conv2, &self.bn2, x, relu));
+        let x = conv_bn_act(&self.conv3, &self.bn3, x, relu);
         let x = self.avgpool.forward(x);
         let [batch, channels, _, _] = x.dims();
         self.fc.forward(x.reshape([batch, channels]))

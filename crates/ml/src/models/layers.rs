@@ -5,6 +5,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 
+use super::activation::Activation;
+
 /// A bias-free convolution with torchvision's ResNet initialisation (Kaiming normal, fan-out).
 pub(crate) fn conv(
     in_channels: usize,
@@ -34,10 +36,21 @@ pub(crate) fn batch_norm(channels: usize, device: &Device) -> Option<BatchNorm> 
 
 /// `bn(conv(x))`, or `conv(x)` when the BatchNorm has been folded away.
 pub(crate) fn conv_bn(conv: &Conv2d, bn: &Option<BatchNorm>, x: Tensor<4>) -> Tensor<4> {
+    conv_bn_act(conv, bn, x, Activation::Identity)
+}
+
+/// `activation(bn(conv(x)))`, the BatchNorm and activation one training kernel; without the
+/// BatchNorm (folded away), `activation(conv(x))`.
+pub(crate) fn conv_bn_act(
+    conv: &Conv2d,
+    bn: &Option<BatchNorm>,
+    x: Tensor<4>,
+    activation: Activation,
+) -> Tensor<4> {
     let y = crate::kernels::conv2d(conv, x);
     match bn {
-        Some(bn) => crate::kernels::batch_norm(bn, y),
-        None => y,
+        Some(bn) => crate::kernels::batch_norm(bn, y, activation),
+        None => activation.tensor(y),
     }
 }
 

@@ -9,7 +9,8 @@ use burn::nn::{BatchNorm, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use super::layers::{batch_norm, conv, conv_bn, fold};
+use super::activation::Activation;
+use super::layers::{batch_norm, conv, conv_bn, conv_bn_act, fold};
 
 /// Depth of a ResNet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,11 +89,13 @@ impl Block {
             Some(down) => conv_bn(&down.conv, &down.bn, x.clone()),
             None => x.clone(),
         };
-        let out = relu(conv_bn(&self.conv1, &self.bn1, x));
-        let out = conv_bn(&self.conv2, &self.bn2, out);
+        let out = conv_bn_act(&self.conv1, &self.bn1, x, Activation::Relu);
         let out = match &self.conv3 {
-            Some(conv3) => conv_bn(conv3, &self.bn3, relu(out)),
-            None => out,
+            Some(conv3) => {
+                let hidden = conv_bn_act(&self.conv2, &self.bn2, out, Activation::Relu);
+                conv_bn(conv3, &self.bn3, hidden)
+            }
+            None => conv_bn(&self.conv2, &self.bn2, out),
         };
         relu(out.add(identity))
     }
@@ -188,7 +191,7 @@ impl ResNet {
 
     /// Logits `[B, classes]` for images `[B, 3, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = relu(conv_bn(&self.conv1, &self.bn1, x));
+        let x = conv_bn_act(&self.conv1, &self.bn1, x, Activation::Relu);
         let mut x = self.maxpool.forward(x);
         for block in self
             .layer1

@@ -19,16 +19,7 @@ const TILE_ROWS: usize = 256;
 /// (deep layers: few pixels, large weights that should be packed once).
 const SINGLE_PRODUCT_ROWS: usize = 2 * TILE_ROWS;
 
-/// The activation fused into a convolution's output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Activation {
-    /// None.
-    Identity,
-    /// `max(x, 0)`.
-    Relu,
-    /// `x · sigmoid(x)`.
-    Silu,
-}
+pub use crate::models::activation::Activation;
 
 /// A convolution (groups 1, dilation 1) with its weight laid out for channels-last im2col:
 /// `[kh · kw · in_channels, out_channels]`, row index `(ky · kw + kx) · in_channels + c`.
