@@ -87,9 +87,9 @@ pub(crate) fn forward(
         pulp::Arch::new().dispatch(
             #[inline(always)]
             || match activation {
-                Activation::Identity => apply(out, x, affine, |y| y),
-                Activation::Relu => apply(out, x, affine, |y| y.max(0.0)),
-                Activation::Silu => apply(out, x, affine, silu_one),
+                Activation::Identity => each_normalised(out, x, affine, |o, y| *o = y),
+                Activation::Relu => each_normalised(out, x, affine, |o, y| *o = y.max(0.0)),
+                Activation::Silu => each_normalised(out, x, affine, |o, y| *o = silu_one(y)),
             },
         );
     });
@@ -118,16 +118,16 @@ fn affine(
         .collect()
 }
 
-/// `out = f((x − centre)·scale + shift)` element-wise.
+/// `update(value, (x − centre)·scale + shift)` for each element of `values` and its `x`.
 #[inline(always)]
-fn apply(
-    out: &mut [f32],
+fn each_normalised(
+    values: &mut [f32],
     x: &[f32],
     (centre, scale, shift): (f32, f32, f32),
-    f: impl Fn(f32) -> f32,
+    update: impl Fn(&mut f32, f32),
 ) {
-    for (o, v) in out.iter_mut().zip(x) {
-        *o = f((v - centre) * scale + shift);
+    for (value, v) in values.iter_mut().zip(x) {
+        update(value, (v - centre) * scale + shift);
     }
 }
 
@@ -180,10 +180,12 @@ pub(crate) fn backward(shape: &NormShape, saved: &Saved<'_>, grad: &mut [f32]) -
                     || {
                         match activation {
                             Activation::Identity => {}
-                            Activation::Relu => {
-                                scale_grad(plane, x, affine, |y| if y > 0.0 { 1.0 } else { 0.0 })
-                            }
-                            Activation::Silu => scale_grad(plane, x, affine, silu_derivative),
+                            Activation::Relu => each_normalised(plane, x, affine, |g, y| {
+                                *g = if y > 0.0 { *g } else { 0.0 };
+                            }),
+                            Activation::Silu => each_normalised(plane, x, affine, |g, y| {
+                                *g *= silu_derivative(y);
+                            }),
                         }
                         (sum(plane), centred_dot(plane, x, mean[c]))
                     },
@@ -221,19 +223,6 @@ pub(crate) fn backward(shape: &NormShape, saved: &Saved<'_>, grad: &mut [f32]) -
         }
     });
     [gamma_grad, beta_grad]
-}
-
-/// `grad ← grad · derivative((x − centre)·scale + shift)` element-wise.
-#[inline(always)]
-fn scale_grad(
-    grad: &mut [f32],
-    x: &[f32],
-    (centre, scale, shift): (f32, f32, f32),
-    derivative: impl Fn(f32) -> f32,
-) {
-    for (g, v) in grad.iter_mut().zip(x) {
-        *g *= derivative((v - centre) * scale + shift);
-    }
 }
 
 fn check_lengths(shape: &NormShape, x: usize, gamma: usize) {
