@@ -167,32 +167,24 @@ pub(crate) fn backward(shape: &NormShape, saved: &Saved<'_>, grad: &mut [f32]) -
     // grad ← grad · act'(y) (y the normalised value the activation received), then Σg and
     // Σg·(x − mean) of each plane while it is in cache, summed per channel in image order
     let affine = affine(gamma, beta, mean, variance, epsilon);
-    let plane_sums: Vec<(f64, f64)> = if shape.pixels == 0 {
-        Vec::new()
-    } else {
-        grad.par_chunks_mut(shape.pixels)
-            .enumerate()
-            .map(|(i, plane)| {
-                let (c, n) = (i % shape.channels, i / shape.channels);
-                let (x, affine) = (shape.plane(x, n, c), affine[c]);
-                pulp::Arch::new().dispatch(
-                    #[inline(always)]
-                    || {
-                        match activation {
-                            Activation::Identity => {}
-                            Activation::Relu => each_normalised(plane, x, affine, |g, y| {
-                                *g = if y > 0.0 { *g } else { 0.0 };
-                            }),
-                            Activation::Silu => each_normalised(plane, x, affine, |g, y| {
-                                *g *= silu_derivative(y);
-                            }),
-                        }
-                        (sum(plane), centred_dot(plane, x, mean[c]))
-                    },
-                )
-            })
-            .collect()
-    };
+    let plane_sums = per_plane(shape, grad, |c, plane, n| {
+        let (x, affine) = (shape.plane(x, n, c), affine[c]);
+        pulp::Arch::new().dispatch(
+            #[inline(always)]
+            || {
+                match activation {
+                    Activation::Identity => {}
+                    Activation::Relu => each_normalised(plane, x, affine, |g, y| {
+                        *g = if y > 0.0 { *g } else { 0.0 };
+                    }),
+                    Activation::Silu => each_normalised(plane, x, affine, |g, y| {
+                        *g *= silu_derivative(y);
+                    }),
+                }
+                (sum(plane), centred_dot(plane, x, mean[c]))
+            },
+        )
+    });
     let (mut sum_grad, mut sum_grad_centred) =
         (vec![0.0f64; shape.channels], vec![0.0f64; shape.channels]);
     for (i, (g, gx)) in plane_sums.into_iter().enumerate() {
@@ -230,14 +222,20 @@ fn check_lengths(shape: &NormShape, x: usize, gamma: usize) {
     assert_eq!(gamma, shape.channels, "batch norm: gamma length");
 }
 
-/// Calls `write(channel, plane, image)` for every plane of `out`, in parallel.
-fn per_plane(shape: &NormShape, out: &mut [f32], write: impl Fn(usize, &mut [f32], usize) + Sync) {
+/// Calls `f(channel, plane, image)` for every plane of `out`, in parallel; its results in plane
+/// order.
+fn per_plane<R: Send>(
+    shape: &NormShape,
+    out: &mut [f32],
+    f: impl Fn(usize, &mut [f32], usize) -> R + Sync,
+) -> Vec<R> {
     if shape.pixels == 0 {
-        return;
+        return Vec::new();
     }
     out.par_chunks_mut(shape.pixels)
         .enumerate()
-        .for_each(|(i, plane)| write(i % shape.channels, plane, i / shape.channels));
+        .map(|(i, plane)| f(i % shape.channels, plane, i / shape.channels))
+        .collect()
 }
 
 /// Lanes of the partial sums below: eight f32 accumulators vectorise, one would not.
