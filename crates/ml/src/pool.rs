@@ -7,12 +7,23 @@
 
 use std::sync::Mutex;
 
+use rayon::prelude::*;
+
 /// At most this many idle buffers are kept…
 const MAX_BUFFERS: usize = 64;
 /// …holding at most this many values in all (1 GiB of f32).
 const MAX_VALUES: usize = 1 << 28;
 
 static IDLE: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
+
+/// `len` zeros, written by rayon's threads in parallel. The training kernels' outputs are
+/// fresh buffers of up to tens of MB: zeroed by `vec![0.0; len]` on the calling thread alone
+/// (calloc's memset, or the page faults of fresh pages), the other thread waited on every layer.
+pub(crate) fn zeros(len: usize) -> Vec<f32> {
+    let mut values = Vec::with_capacity(len);
+    values.par_extend(rayon::iter::repeat_n(0.0f32, len));
+    values
+}
 
 /// A buffer of exactly `len` values with unspecified (initialised) contents.
 pub(crate) fn take(len: usize) -> Vec<f32> {

@@ -7,6 +7,7 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 
+use crate::kernels::{cat, max_pool2d, narrow};
 use crate::models::activation::Activation;
 use crate::models::layers::{conv_bn_act, fold};
 
@@ -136,13 +137,13 @@ impl C2f {
         // is then one slice of the concatenation's instead of two halves scattered into zeros
         // and summed.
         let y = self.cv1.forward(x);
-        let mut next = y.clone().narrow(1, self.hidden, self.hidden);
+        let mut next = narrow(y.clone(), 1, self.hidden, self.hidden);
         let mut parts = vec![y];
         for block in &self.m {
             next = block.forward(next);
             parts.push(next.clone());
         }
-        self.cv2.forward(Tensor::cat(parts, 1))
+        self.cv2.forward(cat(parts, 1))
     }
 
     /// The same module with `f` applied to every conv + BatchNorm block.
@@ -186,10 +187,10 @@ impl Sppf {
     /// Forward pass.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y0 = self.cv1.forward(x);
-        let y1 = self.m.forward(y0.clone());
-        let y2 = self.m.forward(y1.clone());
-        let y3 = self.m.forward(y2.clone());
-        self.cv2.forward(Tensor::cat(vec![y0, y1, y2, y3], 1))
+        let y1 = max_pool2d(&self.m, y0.clone());
+        let y2 = max_pool2d(&self.m, y1.clone());
+        let y3 = max_pool2d(&self.m, y2.clone());
+        self.cv2.forward(cat(vec![y0, y1, y2, y3], 1))
     }
 
     /// The same module with `f` applied to every conv + BatchNorm block.

@@ -6,7 +6,12 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::activation::{sigmoid, softmax};
 use burn::tensor::{Device, Tensor, TensorData};
 
+use rayon::prelude::*;
+
 use super::blocks::ConvBnSilu;
+use super::loss::host;
+use crate::error::MlError;
+use crate::models::activation::exp_one;
 
 /// DFL bins per box side (`reg_max`).
 pub const REG_MAX: usize = 16;
@@ -167,7 +172,7 @@ impl Detect {
             .map(|(i, x)| {
                 let boxes = run(&self.cv2[i], x.clone());
                 let classes = run(&self.cv3[i], x);
-                Tensor::cat(vec![boxes, classes], 1)
+                crate::kernels::cat(vec![boxes, classes], 1)
             })
             .collect()
     }
@@ -182,7 +187,7 @@ impl Detect {
                 level.clone().reshape([b, c, h * w])
             })
             .collect();
-        Tensor::cat(flat, 2)
+        crate::kernels::cat(flat, 2)
     }
 
     /// Expected distance per side from box logits `[B, 4·16, A]`: softmax over each side's bins
@@ -198,6 +203,32 @@ impl Detect {
             .detach()
             .reshape([1, 1, REG_MAX, 1]);
         probabilities.mul(bins).sum_dim(2).reshape([b, 4, a])
+    }
+
+    /// [`Self::distances`] on the host, for the loss's assignment (which reads them there):
+    /// `logits` `[B, 4·16, A]` → `[B, 4, A]`. Each (image, side) in parallel, anchors innermost
+    /// so the softmax vectorises; burn's softmax, product and sum were three single-threaded
+    /// passes over the batch's box logits in every training step.
+    pub(crate) fn host_distances(
+        &self,
+        logits: &[f32],
+        anchors: usize,
+    ) -> Result<Vec<f32>, MlError> {
+        let bins = host(self.dfl.conv.weight.val().detach())?;
+        let mut distances = vec![0.0; logits.len() / REG_MAX];
+        if anchors == 0 {
+            return Ok(distances);
+        }
+        distances
+            .par_chunks_mut(anchors)
+            .zip(logits.par_chunks(REG_MAX * anchors))
+            .for_each(|(out, side)| {
+                pulp::Arch::new().dispatch(
+                    #[inline(always)]
+                    || expected_bin(side, &bins, out),
+                )
+            });
+        Ok(distances)
     }
 
     /// Decoded predictions of raw level outputs: boxes `[B, A, 4]` (`x1, y1, x2, y2` in input
@@ -264,5 +295,53 @@ fn set_pred_bias(branch: &mut [HeadLayer], value: impl Fn(usize) -> f32) {
         let device = bias.lazy_device();
         let values: Vec<f32> = (0..n).map(value).collect();
         *bias = Param::from_tensor(Tensor::from_data(TensorData::new(values, [n]), &device));
+    }
+}
+
+/// `out[i] = Σ_j softmax(rows)_j,i · bins[j]` for the `bins.len()` rows of `side` (one row of
+/// `out.len()` logits per bin).
+#[inline(always)]
+fn expected_bin(side: &[f32], bins: &[f32], out: &mut [f32]) {
+    let n = out.len();
+    let mut max = vec![f32::NEG_INFINITY; n];
+    for row in side.chunks_exact(n) {
+        max.iter_mut().zip(row).for_each(|(m, &v)| *m = m.max(v));
+    }
+    let mut total = vec![0.0f32; n];
+    out.fill(0.0);
+    for (row, &bin) in side.chunks_exact(n).zip(bins) {
+        for (((o, t), &m), &v) in out.iter_mut().zip(&mut total).zip(&max).zip(row) {
+            let e = exp_one(v - m);
+            *t += e;
+            *o += e * bin;
+        }
+    }
+    out.iter_mut().zip(&total).for_each(|(o, &t)| *o /= t);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    /// The host distances against the tensor version, on logits wide enough that an unstable
+    /// softmax would overflow.
+    #[test]
+    fn host_distances_match_the_tensor_version() -> Result<(), MlError> {
+        let device = Device::flex();
+        let head = Detect::new(3, [8, 8, 8], &device);
+        let (batch, anchors) = (2, 37);
+        let logits = Tensor::<3>::random(
+            [batch, 4 * REG_MAX, anchors],
+            Distribution::Uniform(-60.0, 60.0),
+            &device,
+        );
+        let expected = host(head.distances(logits.clone()))?;
+        let ours = head.host_distances(&host(logits)?, anchors)?;
+        assert_eq!(ours.len(), batch * 4 * anchors);
+        for (a, b) in ours.iter().zip(&expected) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+        Ok(())
     }
 }

@@ -15,7 +15,7 @@ use super::assign::{AssignerConfig, GtBox, assign};
 use super::head::{Anchors, Detect, REG_MAX};
 use super::postprocess::Xyxy;
 use crate::error::MlError;
-use crate::kernels::channels_last;
+use crate::kernels::{channels_last, narrow};
 use crate::models::activation::sigmoid_one;
 
 /// Loss gains (Ultralytics' `box`, `cls`, `dfl` hyper-parameters) and assigner settings.
@@ -213,14 +213,14 @@ impl DetectionLoss {
         let [batch, _, a] = flat.dims();
         let nc = head.num_classes;
         let device = flat.device();
-        let pred_distri = flat.clone().narrow(1, 0, 4 * REG_MAX);
-        let pred_cls = flat.narrow(1, 4 * REG_MAX, nc);
+        let pred_distri = narrow(flat.clone(), 1, 0, 4 * REG_MAX);
+        let pred_cls = narrow(flat, 1, 4 * REG_MAX, nc);
 
         // Assignment on detached predictions.
         let logits = host(pred_cls.clone().detach())?;
         let probabilities: Vec<f32> = logits.par_iter().map(|&x| sigmoid_one(x)).collect();
         let scores = channels_last(&probabilities, batch, nc);
-        let distances = host(head.distances(pred_distri.clone().detach()))?;
+        let distances = head.host_distances(&host(pred_distri.clone().detach())?, a)?;
         let pred_boxes = boxes_from_distances(&distances, batch, &anchors);
         let anchor_pixels: Vec<[f32; 2]> = anchors
             .points
@@ -234,16 +234,22 @@ impl DetectionLoss {
         let mut fg_target: Vec<f32> = Vec::new();
         let mut fg_anchor: Vec<f32> = Vec::new();
         let empty = Vec::new();
-        for b in 0..batch {
-            let gts = targets.get(b).unwrap_or(&empty);
-            let positives = assign(
-                &self.config.assigner,
-                &scores[b * a * nc..(b + 1) * a * nc],
-                nc,
-                &pred_boxes[b],
-                &anchor_pixels,
-                gts,
-            );
+        let gts = |b: usize| targets.get(b).unwrap_or(&empty);
+        let assigned: Vec<_> = (0..batch)
+            .into_par_iter()
+            .map(|b| {
+                assign(
+                    &self.config.assigner,
+                    &scores[b * a * nc..(b + 1) * a * nc],
+                    nc,
+                    &pred_boxes[b],
+                    &anchor_pixels,
+                    gts(b),
+                )
+            })
+            .collect();
+        for (b, positives) in assigned.into_iter().enumerate() {
+            let gts = gts(b);
             for p in positives {
                 let gt = gts[p.gt];
                 if gt.class_id < nc {

@@ -180,7 +180,7 @@ impl YoloV8 {
     /// Raw outputs of P3, P4, P5 (`[B, 64 + classes, H/s, W/s]`).
     pub fn forward(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
         let l = &self.layers;
-        let cat = |a: Tensor<4>, b: Tensor<4>| Tensor::cat(vec![a, b], 1);
+        let cat = |a: Tensor<4>, b: Tensor<4>| crate::kernels::cat(vec![a, b], 1);
         let mut x = x;
         for layer in &l[0..4] {
             x = layer.forward(x);

@@ -1,6 +1,7 @@
 //! Our kernels as nodes of burn's autodiff graph, with our gradients as their backward steps.
 
 use burn::backend::AutodiffBackend;
+use burn::backend::TensorMetadata;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -8,9 +9,11 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::ops::ConvOptions;
 use burn::backend::tensor::FloatTensor;
+use burn::tensor::Shape;
 
 use super::{TrainGradients, TrainKernels};
 use crate::models::activation::Activation;
+use crate::nhwc::Window;
 
 /// The backward step of [`TrainKernels::conv2d_gemm`]: gradients for whichever of the input and
 /// the weight are tracked.
@@ -91,6 +94,121 @@ impl<B: TrainGradients> Backward<B, 1> for SiluBackward {
         if let Some(node) = node {
             grads.register::<B>(node.id, B::silu_fused_backward(x, grad));
         }
+    }
+}
+
+/// The backward step of [`TrainKernels::max_pool2d_fused`]: the input (checkpointed) and the
+/// window are its state; the winners are found again from the input.
+#[derive(Debug)]
+struct MaxPoolBackward;
+
+impl<B: TrainGradients> Backward<B, 1> for MaxPoolBackward {
+    type State = (NodeId, Window);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_state, window) = ops.state;
+        let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
+        let [node] = ops.parents;
+        if let Some(node) = node {
+            grads.register::<B>(node.id, B::max_pool2d_fused_backward(x, grad, window));
+        }
+    }
+}
+
+/// The backward step of a concatenation of `N` inputs ([`TrainKernels::cat2_fused`] and the others): each input's extent along
+/// the concatenated axis, and the axis, are its state.
+#[derive(Debug)]
+struct CatBackward<const N: usize>;
+
+impl<B: TrainGradients, const N: usize> Backward<B, N> for CatBackward<N> {
+    type State = ([usize; N], usize);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, N>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (sizes, dim) = ops.state;
+        let wanted = ops.parents.each_ref().map(Option::is_some);
+        let parts = B::cat_fused_backward(grad, dim, &sizes, &wanted);
+        for (node, part) in ops.parents.into_iter().zip(parts) {
+            if let (Some(node), Some(part)) = (node, part) {
+                grads.register::<B>(node.id, part);
+            }
+        }
+    }
+}
+
+/// The backward step of [`TrainKernels::narrow_fused`]: the input's shape, the axis and the
+/// start are its state.
+#[derive(Debug)]
+struct NarrowBackward;
+
+impl<B: TrainGradients> Backward<B, 1> for NarrowBackward {
+    type State = (Shape, usize, usize);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (input, dim, start) = ops.state;
+        let [node] = ops.parents;
+        if let Some(node) = node {
+            grads.register::<B>(node.id, B::narrow_fused_backward(grad, input, dim, start));
+        }
+    }
+}
+
+/// The inner backend's concatenation of `N` (2 to 4) tensors.
+fn concat_array<B: TrainKernels, const N: usize>(
+    tensors: [FloatTensor<B>; N],
+    dim: usize,
+) -> FloatTensor<B> {
+    let mut tensors = tensors.into_iter();
+    match (
+        tensors.next(),
+        tensors.next(),
+        tensors.next(),
+        tensors.next(),
+    ) {
+        (Some(a), Some(b), None, _) => B::cat2_fused(a, b, dim),
+        (Some(a), Some(b), Some(c), None) => B::cat3_fused(a, b, c, dim),
+        (Some(a), Some(b), Some(c), Some(d)) => B::cat4_fused(a, b, c, d, dim),
+        (a, b, c, d) => B::float_cat([a, b, c, d].into_iter().flatten().collect(), dim),
+    }
+}
+
+/// A concatenation of `N` tensors, tracked or not.
+fn cat_of<B, C, const N: usize>(
+    tensors: [FloatTensor<Autodiff<B, C>>; N],
+    dim: usize,
+) -> FloatTensor<Autodiff<B, C>>
+where
+    B: TrainKernels + TrainGradients,
+    C: CheckpointStrategy,
+{
+    let sizes = tensors.each_ref().map(|t| t.shape()[dim]);
+    let nodes = tensors.each_ref().map(|t| t.node());
+    let primitives = tensors.map(|t| t.into_primitive());
+    let output = concat_array::<B, N>(primitives, dim);
+    match CatBackward::<N>
+        .prepare::<C>(nodes)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish((sizes, dim), output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
     }
 }
 
@@ -178,5 +296,69 @@ impl<B: TrainKernels + TrainGradients, C: CheckpointStrategy> TrainKernels for A
             }
             OpsKind::UnTracked(prep) => prep.finish(B::silu_fused(x.into_primitive())),
         }
+    }
+
+    fn max_pool2d_fused(x: FloatTensor<Self>, window: Window) -> FloatTensor<Self> {
+        match MaxPoolBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let state = prep.checkpoint(&x);
+                prep.finish(
+                    (state, window),
+                    B::max_pool2d_fused(x.into_primitive(), window),
+                )
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::max_pool2d_fused(x.into_primitive(), window))
+            }
+        }
+    }
+
+    fn narrow_fused(
+        x: FloatTensor<Self>,
+        dim: usize,
+        start: usize,
+        length: usize,
+    ) -> FloatTensor<Self> {
+        let input = x.shape();
+        match NarrowBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(
+                (input, dim, start),
+                B::narrow_fused(x.into_primitive(), dim, start, length),
+            ),
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::narrow_fused(x.into_primitive(), dim, start, length))
+            }
+        }
+    }
+
+    fn cat2_fused(a: FloatTensor<Self>, b: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        cat_of::<B, C, 2>([a, b], dim)
+    }
+
+    fn cat3_fused(
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        c: FloatTensor<Self>,
+        dim: usize,
+    ) -> FloatTensor<Self> {
+        cat_of::<B, C, 3>([a, b, c], dim)
+    }
+
+    fn cat4_fused(
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        c: FloatTensor<Self>,
+        d: FloatTensor<Self>,
+        dim: usize,
+    ) -> FloatTensor<Self> {
+        cat_of::<B, C, 4>([a, b, c, d], dim)
     }
 }

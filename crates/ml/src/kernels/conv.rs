@@ -235,7 +235,7 @@ fn forward_with(shape: &ConvShape, x: &[f32], weight: &[f32], products: Products
     let (k, p) = (shape.patch(), shape.output_pixels());
     let (q, cout) = (shape.batch * p, shape.out_channels);
     let weight = MatRef::dense(weight, cout, k);
-    let mut out = vec![0.0; shape.output_len()];
+    let mut out = pool::zeros(shape.output_len());
     if out.is_empty() {
         return out;
     }
@@ -290,7 +290,7 @@ fn input_grad_with(
     let (k, p) = (shape.patch(), shape.output_pixels());
     let (q, cout) = (shape.batch * p, shape.out_channels);
     let weight_t = MatRef::dense(weight, cout, k).t();
-    let mut dx = vec![0.0; shape.input_len()];
+    let mut dx = pool::zeros(shape.input_len());
     if dx.is_empty() || grad.is_empty() {
         return dx;
     }

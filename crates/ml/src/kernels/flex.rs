@@ -5,10 +5,14 @@ use burn::backend::ops::ConvOptions;
 use burn::backend::{Flex, TensorMetadata};
 use burn::tensor::{Shape, TensorData};
 
+use super::concat::{self, CatShape};
 use super::conv::{self, ConvShape};
+use super::max_pool::{self, PoolShape};
 use super::norm::{self, NormShape};
 use super::{TrainGradients, TrainKernels};
 use crate::models::activation::{Activation, silu_grad_in_place, silu_into};
+use crate::nhwc::Window;
+use crate::pool;
 
 impl TrainKernels for Flex {
     fn conv2d_gemm(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
@@ -49,10 +53,56 @@ impl TrainKernels for Flex {
 
     fn silu_fused(x: FlexTensor) -> FlexTensor {
         let (dims, x) = (x.shape(), x.to_contiguous());
-        let mut out = vec![0.0; dims.num_elements()];
+        let mut out = pool::zeros(dims.num_elements());
         silu_into(x.storage(), &mut out);
         tensor(out, dims)
     }
+
+    fn max_pool2d_fused(x: FlexTensor, window: Window) -> FlexTensor {
+        let shape = pool_shape(&x, window);
+        let [oh, ow] = shape.output();
+        let [n, c, _, _] = x.shape().dims();
+        let x = x.to_contiguous();
+        tensor(max_pool::forward(&shape, x.storage()), [n, c, oh, ow])
+    }
+
+    fn narrow_fused(x: FlexTensor, dim: usize, start: usize, length: usize) -> FlexTensor {
+        let dims = x.shape();
+        let shape = narrowing(&dims, dim, start, length);
+        let x = x.to_contiguous();
+        let mut out = dims;
+        out[dim] = length;
+        tensor(concat::split(&shape, x.storage(), 1), out)
+    }
+
+    fn cat2_fused(a: FlexTensor, b: FlexTensor, dim: usize) -> FlexTensor {
+        concatenate(vec![a, b], dim)
+    }
+
+    fn cat3_fused(a: FlexTensor, b: FlexTensor, c: FlexTensor, dim: usize) -> FlexTensor {
+        concatenate(vec![a, b, c], dim)
+    }
+
+    fn cat4_fused(
+        a: FlexTensor,
+        b: FlexTensor,
+        c: FlexTensor,
+        d: FlexTensor,
+        dim: usize,
+    ) -> FlexTensor {
+        concatenate(vec![a, b, c, d], dim)
+    }
+}
+
+/// The concatenation of `tensors` along `dim` by [`concat::forward`].
+fn concatenate(tensors: Vec<FlexTensor>, dim: usize) -> FlexTensor {
+    let shapes: Vec<Shape> = tensors.iter().map(|t| t.shape()).collect();
+    let shape = cat_shape(&shapes, dim);
+    let tensors: Vec<FlexTensor> = tensors.into_iter().map(|t| t.to_contiguous()).collect();
+    let inputs: Vec<&[f32]> = tensors.iter().map(|t| t.storage()).collect();
+    let mut dims = shapes[0].clone();
+    dims[dim] = shape.sizes.iter().sum();
+    tensor(concat::forward(&shape, &inputs), dims)
 }
 
 impl TrainGradients for Flex {
@@ -115,6 +165,94 @@ impl TrainGradients for Flex {
         let (x, mut grad) = (x.to_contiguous(), owned_contiguous(grad));
         silu_grad_in_place(x.storage(), grad.storage_mut());
         grad
+    }
+
+    fn max_pool2d_fused_backward(x: FlexTensor, grad: FlexTensor, window: Window) -> FlexTensor {
+        let (shape, dims) = (pool_shape(&x, window), x.shape());
+        let (x, grad) = (x.to_contiguous(), grad.to_contiguous());
+        tensor(
+            max_pool::backward(&shape, x.storage(), grad.storage()),
+            dims,
+        )
+    }
+
+    fn narrow_fused_backward(
+        grad: FlexTensor,
+        input: Shape,
+        dim: usize,
+        start: usize,
+    ) -> FlexTensor {
+        let shape = narrowing(&input, dim, start, grad.shape()[dim]);
+        let grad = grad.to_contiguous();
+        tensor(concat::embed(&shape, grad.storage(), 1), input)
+    }
+
+    fn cat_fused_backward(
+        grad: FlexTensor,
+        dim: usize,
+        sizes: &[usize],
+        wanted: &[bool],
+    ) -> Vec<Option<FlexTensor>> {
+        let dims = grad.shape();
+        let shapes: Vec<Shape> = sizes
+            .iter()
+            .map(|&size| {
+                let mut part = dims.clone();
+                part[dim] = size;
+                part
+            })
+            .collect();
+        let shape = cat_shape(&shapes, dim);
+        let grad = grad.to_contiguous();
+        shapes
+            .into_iter()
+            .zip(wanted)
+            .enumerate()
+            .map(|(i, (part, &wanted))| {
+                wanted.then(|| tensor(concat::split(&shape, grad.storage(), i), part))
+            })
+            .collect()
+    }
+}
+
+/// The geometry of concatenating tensors of `shapes` along `dim`.
+///
+/// # Panics
+/// When the shapes differ in rank or along another axis (burn's `cat` refuses them too).
+fn cat_shape(shapes: &[Shape], dim: usize) -> CatShape {
+    let first = &shapes[0];
+    for s in shapes {
+        assert_eq!(s.num_dims(), first.num_dims(), "cat: ranks differ");
+        for axis in (0..s.num_dims()).filter(|&a| a != dim) {
+            assert_eq!(s[axis], first[axis], "cat: shapes differ along axis {axis}");
+        }
+    }
+    CatShape {
+        outer: (0..dim).map(|a| first[a]).product(),
+        sizes: shapes.iter().map(|s| s[dim]).collect(),
+        inner: (dim + 1..first.num_dims()).map(|a| first[a]).product(),
+    }
+}
+
+/// A narrowing of `dims` along `dim` as the middle part of a concatenation of three.
+fn narrowing(dims: &Shape, dim: usize, start: usize, length: usize) -> CatShape {
+    let mut parts = [dims.clone(), dims.clone(), dims.clone()];
+    for (part, size) in parts
+        .iter_mut()
+        .zip([start, length, dims[dim] - start - length])
+    {
+        part[dim] = size;
+    }
+    cat_shape(&parts, dim)
+}
+
+/// The geometry of max-pooling `x` (`[N, C, H, W]`) over `window`.
+fn pool_shape(x: &FlexTensor, window: Window) -> PoolShape {
+    let [n, c, h, w] = x.shape().dims();
+    PoolShape {
+        planes: n * c,
+        input: [h, w],
+        window,
     }
 }
 

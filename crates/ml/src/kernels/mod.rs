@@ -9,10 +9,12 @@
 //! convolution.
 
 mod autodiff;
+mod concat;
 mod conv;
 
 pub(crate) use conv::channels_last;
 mod flex;
+mod max_pool;
 mod norm;
 
 use burn::backend::ops::ConvOptions;
@@ -20,10 +22,12 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Dispatch, DispatchDevice, backend_extension};
 use burn::module::RunningState;
 use burn::nn::conv::Conv2d;
+use burn::nn::pool::MaxPool2d;
 use burn::nn::{BatchNorm, PaddingConfig2d};
-use burn::tensor::{DType, Tensor};
+use burn::tensor::{DType, Shape, Tensor};
 
 use crate::models::activation::Activation;
+use crate::nhwc::Window;
 
 /// Operations of ours that the dispatch layer routes to the tensor's backend.
 #[backend_extension(Flex, Autodiff)]
@@ -47,6 +51,38 @@ pub trait TrainKernels: burn::backend::Backend {
 
     /// `x · sigmoid(x)` of an f32 tensor.
     fn silu_fused(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// Max pooling of `x` (`[N, C, H, W]`, f32) over `window` (dilation 1, floor mode).
+    fn max_pool2d_fused(x: FloatTensor<Self>, window: Window) -> FloatTensor<Self>;
+
+    /// The concatenation of two f32 tensors along `dim` (the caller checks [`cat`]'s
+    /// conditions). One method per count: the extension macro takes no lists of tensors.
+    fn cat2_fused(a: FloatTensor<Self>, b: FloatTensor<Self>, dim: usize) -> FloatTensor<Self>;
+
+    /// `x.narrow(dim, start, length)` of an f32 tensor, contiguous.
+    fn narrow_fused(
+        x: FloatTensor<Self>,
+        dim: usize,
+        start: usize,
+        length: usize,
+    ) -> FloatTensor<Self>;
+
+    /// [`TrainKernels::cat2_fused`] of three tensors.
+    fn cat3_fused(
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        c: FloatTensor<Self>,
+        dim: usize,
+    ) -> FloatTensor<Self>;
+
+    /// [`TrainKernels::cat2_fused`] of four tensors.
+    fn cat4_fused(
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        c: FloatTensor<Self>,
+        d: FloatTensor<Self>,
+        dim: usize,
+    ) -> FloatTensor<Self>;
 }
 
 /// The gradients behind [`TrainKernels`], called by their autodiff backward steps.
@@ -77,6 +113,32 @@ pub trait TrainGradients: burn::backend::Backend {
 
     /// The gradient of [`TrainKernels::silu_fused`] at `x`, given the output gradient `grad`.
     fn silu_fused_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// The gradient of [`TrainKernels::max_pool2d_fused`] with respect to `x`, given the output
+    /// gradient `grad`.
+    fn max_pool2d_fused_backward(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        window: Window,
+    ) -> FloatTensor<Self>;
+
+    /// The gradient of [`TrainKernels::narrow_fused`] of an input of shape `input`, given the
+    /// output gradient `grad`.
+    fn narrow_fused_backward(
+        grad: FloatTensor<Self>,
+        input: Shape,
+        dim: usize,
+        start: usize,
+    ) -> FloatTensor<Self>;
+
+    /// The gradients of a concatenation ([`TrainKernels::cat2_fused`] and the others): each
+    /// input's share of `grad` (whose inputs had `sizes` along `dim`), where `wanted`.
+    fn cat_fused_backward(
+        grad: FloatTensor<Self>,
+        dim: usize,
+        sizes: &[usize],
+        wanted: &[bool],
+    ) -> Vec<Option<FloatTensor<Self>>>;
 }
 
 /// `conv.forward(x)`, through our kernels where they apply (f32 on the flex CPU backend, with or
@@ -146,6 +208,66 @@ pub(crate) fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(Dispatch::silu_fused(x.into_dispatch()))
 }
 
+/// `pool.forward(x)`, through our kernel on flex in f32 (dilation 1, floor mode, explicit or no
+/// padding), through burn's otherwise.
+pub(crate) fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
+    if pool.dilation != [1, 1] || pool.ceil_mode || x.dtype() != DType::F32 || !on_flex(&x) {
+        return pool.forward(x);
+    }
+    match Window::new(pool.kernel_size, pool.stride, &pool.padding, "max pooling") {
+        Ok(window) => Tensor::from_dispatch(Dispatch::max_pool2d_fused(x.into_dispatch(), window)),
+        Err(_) => pool.forward(x),
+    }
+}
+
+/// `Tensor::cat(tensors, dim)`, through our kernel for two to four f32 tensors on flex (YOLOv8's
+/// concatenations: C2f's of two to four, SPPF's four, the neck's and head's two or three), through
+/// burn's otherwise.
+pub(crate) fn cat<const D: usize>(tensors: Vec<Tensor<D>>, dim: usize) -> Tensor<D> {
+    if !tensors
+        .iter()
+        .all(|t| t.dtype() == DType::F32 && on_flex(t))
+    {
+        return Tensor::cat(tensors, dim);
+    }
+    let tensors: Vec<_> = tensors.into_iter().map(Tensor::into_dispatch).collect();
+    let tensors = match <[_; 2]>::try_from(tensors) {
+        Ok([a, b]) => return Tensor::from_dispatch(Dispatch::cat2_fused(a, b, dim)),
+        Err(tensors) => tensors,
+    };
+    let tensors = match <[_; 3]>::try_from(tensors) {
+        Ok([a, b, c]) => return Tensor::from_dispatch(Dispatch::cat3_fused(a, b, c, dim)),
+        Err(tensors) => tensors,
+    };
+    match <[_; 4]>::try_from(tensors) {
+        Ok([a, b, c, d]) => Tensor::from_dispatch(Dispatch::cat4_fused(a, b, c, d, dim)),
+        Err(tensors) => Tensor::cat(
+            tensors.into_iter().map(Tensor::from_dispatch).collect(),
+            dim,
+        ),
+    }
+}
+
+/// `x.narrow(dim, start, length)` as a contiguous tensor made over the threads on flex in f32
+/// (burn's is a view, copied to contiguous on one thread by whatever reads it next, and its
+/// gradient is assigned into zeros on one thread too); burn's elsewhere.
+pub(crate) fn narrow<const D: usize>(
+    x: Tensor<D>,
+    dim: usize,
+    start: usize,
+    length: usize,
+) -> Tensor<D> {
+    if x.dtype() != DType::F32 || !on_flex(&x) || start + length > x.dims()[dim] {
+        return x.narrow(dim, start, length);
+    }
+    Tensor::from_dispatch(Dispatch::narrow_fused(
+        x.into_dispatch(),
+        dim,
+        start,
+        length,
+    ))
+}
+
 /// Whether `x` lives on the flex backend, directly or under autodiff.
 fn on_flex<const D: usize>(x: &Tensor<D>) -> bool {
     match x.device().as_dispatch() {
@@ -160,6 +282,7 @@ fn on_flex<const D: usize>(x: &Tensor<D>) -> bool {
 mod tests {
     use burn::nn::BatchNormConfig;
     use burn::nn::conv::Conv2dConfig;
+    use burn::nn::pool::MaxPool2dConfig;
     use burn::tensor::{Device, Distribution, Tensor, TensorData, Tolerance};
 
     use super::*;
@@ -263,6 +386,101 @@ mod tests {
                     .to_data()
                     .assert_approx_eq::<f32>(&b.value().to_data(), tolerance);
             }
+        }
+    }
+
+    /// Output and input gradient of max pooling through our kernel against burn's layer, for
+    /// SPPF's, ResNet's and the small CNN's pools (random values: no ties).
+    #[test]
+    fn max_pool_matches_burns_layer() {
+        let device = Device::flex().autodiff();
+        for (kernel, stride, pad, input) in [
+            (5, 1, 2, [2, 3, 7, 6]),
+            (3, 2, 1, [2, 2, 9, 8]),
+            (2, 2, 0, [1, 3, 7, 7]),
+        ] {
+            let pool = MaxPool2dConfig::new([kernel, kernel])
+                .with_strides([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+                .init();
+            let x =
+                Tensor::<4>::random(input, Distribution::Normal(0.0, 1.0), &device).require_grad();
+            let ours = max_pool2d(&pool, x.clone());
+            let reference = pool.forward(x.clone());
+            ours.to_data()
+                .assert_approx_eq::<f32>(&reference.to_data(), Tolerance::absolute(0.0));
+            let g = Tensor::<4>::random(reference.dims(), Distribution::Default, &device);
+            let grads_ours = (ours * g.clone()).sum().backward();
+            let grads_ref = (reference * g).sum().backward();
+            x.grad(&grads_ours)
+                .unwrap()
+                .to_data()
+                .assert_approx_eq::<f32>(
+                    &x.grad(&grads_ref).unwrap().to_data(),
+                    Tolerance::absolute(1e-6),
+                );
+        }
+    }
+
+    /// Concatenations of two to five tensors through our kernel, one of them untracked, against
+    /// burn's: values and each tracked input's gradient.
+    #[test]
+    fn cat_matches_burns() {
+        let device = Device::flex().autodiff();
+        for count in 2..=4 {
+            for dim in 0..3 {
+                let inputs: Vec<Tensor<3>> = (0..count)
+                    .map(|i| {
+                        let mut dims = [2, 3, 4];
+                        dims[dim] = i + 1;
+                        let t = Tensor::<3>::random(dims, Distribution::Default, &device);
+                        if i == 1 { t } else { t.require_grad() }
+                    })
+                    .collect();
+                let ours = cat(inputs.clone(), dim);
+                let reference = Tensor::cat(inputs.clone(), dim);
+                ours.to_data()
+                    .assert_approx_eq::<f32>(&reference.to_data(), Tolerance::absolute(0.0));
+                let g = Tensor::<3>::random(reference.dims(), Distribution::Default, &device);
+                let grads_ours = (ours * g.clone()).sum().backward();
+                let grads_ref = (reference * g).sum().backward();
+                for (i, x) in inputs.iter().enumerate() {
+                    if i == 1 {
+                        assert!(x.grad(&grads_ours).is_none());
+                        continue;
+                    }
+                    x.grad(&grads_ours)
+                        .unwrap()
+                        .to_data()
+                        .assert_approx_eq::<f32>(
+                            &x.grad(&grads_ref).unwrap().to_data(),
+                            Tolerance::absolute(0.0),
+                        );
+                }
+            }
+        }
+    }
+
+    /// Narrowing along each axis through our kernel against burn's: values and gradient.
+    #[test]
+    fn narrow_matches_burns() {
+        let device = Device::flex().autodiff();
+        for dim in 0..3 {
+            let x = Tensor::<3>::random([3, 4, 5], Distribution::Default, &device).require_grad();
+            let ours = narrow(x.clone(), dim, 1, 2);
+            let reference = x.clone().narrow(dim, 1, 2);
+            ours.to_data()
+                .assert_approx_eq::<f32>(&reference.to_data(), Tolerance::absolute(0.0));
+            let g = Tensor::<3>::random(reference.dims(), Distribution::Default, &device);
+            let grads_ours = (ours * g.clone()).sum().backward();
+            let grads_ref = (reference * g).sum().backward();
+            x.grad(&grads_ours)
+                .unwrap()
+                .to_data()
+                .assert_approx_eq::<f32>(
+                    &x.grad(&grads_ref).unwrap().to_data(),
+                    Tolerance::absolute(0.0),
+                );
         }
     }
 

@@ -18,6 +18,7 @@
 use rayon::prelude::*;
 
 use crate::models::activation::{Activation, silu_derivative, silu_one};
+use crate::pool;
 
 /// The geometry of a BatchNorm input `[batch, channels, pixels…]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +82,7 @@ pub(crate) fn forward(
         })
         .unzip();
     let affine = affine(gamma, beta, &mean, &variance, epsilon);
-    let mut output = vec![0.0; shape.len()];
+    let mut output = pool::zeros(shape.len());
     per_plane(shape, &mut output, |c, out, n| {
         let (x, affine) = (shape.plane(x, n, c), affine[c]);
         pulp::Arch::new().dispatch(

@@ -190,7 +190,7 @@ fn erf(x: f32) -> f32 {
 /// `e^x` to within ~2 ulp on the range f32 can represent (saturating outside it): `2^n · p(r)`
 /// with `x = n·ln 2 + r`, `|r| ≤ ln 2 / 2`, and a degree-6 Taylor polynomial for `p`.
 #[inline(always)]
-fn exp_one(x: f32) -> f32 {
+pub(crate) fn exp_one(x: f32) -> f32 {
     const LOG2_E: f32 = std::f32::consts::LOG2_E;
     // ln 2 split in a part exact in f32 and the rest, so `x − n·ln 2` loses nothing.
     const LN2_HI: f32 = 0.693_359_4;

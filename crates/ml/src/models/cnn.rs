@@ -9,6 +9,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::activation::Activation;
 use super::layers::{batch_norm, conv, conv_bn_act, fold};
+use crate::kernels::max_pool2d;
 
 /// Channel widths of the three stages.
 const WIDTHS: [usize; 3] = [32, 64, 128];
@@ -47,12 +48,8 @@ impl SmallCnn {
     /// Logits `[B, classes]` for images `[B, 3, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let relu = Activation::Relu;
-        let x = self
-            .pool
-            .forward(conv_bn_act(&self.conv1, &self.bn1, x, relu));
-        let x = self
-            .pool
-            .forward(conv_bn_act(&self.conv2, &self.bn2, x, relu));
+        let x = max_pool2d(&self.pool, conv_bn_act(&self.conv1, &self.bn1, x, relu));
+        let x = max_pool2d(&self.pool, conv_bn_act(&self.conv2, &self.bn2, x, relu));
         let x = conv_bn_act(&self.conv3, &self.bn3, x, relu);
         let x = self.avgpool.forward(x);
         let [batch, channels, _, _] = x.dims();

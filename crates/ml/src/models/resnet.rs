@@ -11,6 +11,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::activation::Activation;
 use super::layers::{batch_norm, conv, conv_bn, conv_bn_act, fold};
+use crate::kernels::max_pool2d;
 
 /// Depth of a ResNet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,7 +193,7 @@ impl ResNet {
     /// Logits `[B, classes]` for images `[B, 3, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let x = conv_bn_act(&self.conv1, &self.bn1, x, Activation::Relu);
-        let mut x = self.maxpool.forward(x);
+        let mut x = max_pool2d(&self.maxpool, x);
         for block in self
             .layer1
             .iter()
