@@ -214,9 +214,12 @@ pub(crate) fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
     if pool.dilation != [1, 1] || pool.ceil_mode || x.dtype() != DType::F32 || !on_flex(&x) {
         return pool.forward(x);
     }
+    let [_, _, h, w] = x.dims();
     match Window::new(pool.kernel_size, pool.stride, &pool.padding, "max pooling") {
-        Ok(window) => Tensor::from_dispatch(Dispatch::max_pool2d_fused(x.into_dispatch(), window)),
-        Err(_) => pool.forward(x),
+        Ok(window) if window.fits(h, w) => {
+            Tensor::from_dispatch(Dispatch::max_pool2d_fused(x.into_dispatch(), window))
+        }
+        _ => pool.forward(x),
     }
 }
 

@@ -208,6 +208,14 @@ impl Window {
         })
     }
 
+    /// Whether the padded `height × width` input holds at least one window.
+    pub fn fits(&self, height: usize, width: usize) -> bool {
+        let [top, left, bottom, right] = self.padding;
+        height + top + bottom >= self.kernel[0]
+            && width + left + right >= self.kernel[1]
+            && self.stride.iter().all(|&s| s > 0)
+    }
+
     /// Output height and width over an input of `height × width`.
     pub fn output(&self, height: usize, width: usize) -> (usize, usize) {
         let [top, left, bottom, right] = self.padding;
