@@ -5,8 +5,6 @@
 //! (`model.22`); see [`super::weights`] for the key mapping.
 
 use burn::module::Module;
-use burn::tensor::module::interpolate;
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
 
 use super::blocks::{C2f, ConvBnSilu, Sppf};
@@ -91,14 +89,7 @@ impl Layer {
             Layer::Conv(block) => block.forward(x),
             Layer::C2f(block) => block.forward(x),
             Layer::Sppf(block) => block.forward(x),
-            Layer::Upsample(factor) => {
-                let [_, _, h, w] = x.dims();
-                interpolate(
-                    x,
-                    InterpolateOptions::new(InterpolateMode::Nearest)
-                        .with_output_size([h * factor, w * factor]),
-                )
-            }
+            Layer::Upsample(factor) => crate::kernels::upsample_nearest(x, *factor),
             Layer::Concat(_) => x,
         }
     }

@@ -170,6 +170,27 @@ impl<B: TrainGradients> Backward<B, 1> for NarrowBackward {
     }
 }
 
+/// The backward step of [`TrainKernels::upsample_nearest_fused`]: the factor is its state.
+#[derive(Debug)]
+struct UpsampleBackward;
+
+impl<B: TrainGradients> Backward<B, 1> for UpsampleBackward {
+    type State = usize;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let grad = grads.consume::<B>(&ops.node);
+        let [node] = ops.parents;
+        if let Some(node) = node {
+            grads.register::<B>(node.id, B::upsample_nearest_fused_backward(grad, ops.state));
+        }
+    }
+}
+
 /// The inner backend's concatenation of `N` (2 to 4) tensors.
 fn concat_array<B: TrainKernels, const N: usize>(
     tensors: [FloatTensor<B>; N],
@@ -313,6 +334,22 @@ impl<B: TrainKernels + TrainGradients, C: CheckpointStrategy> TrainKernels for A
             }
             OpsKind::UnTracked(prep) => {
                 prep.finish(B::max_pool2d_fused(x.into_primitive(), window))
+            }
+        }
+    }
+
+    fn upsample_nearest_fused(x: FloatTensor<Self>, factor: usize) -> FloatTensor<Self> {
+        match UpsampleBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(
+                factor,
+                B::upsample_nearest_fused(x.into_primitive(), factor),
+            ),
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::upsample_nearest_fused(x.into_primitive(), factor))
             }
         }
     }

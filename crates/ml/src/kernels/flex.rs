@@ -9,6 +9,7 @@ use super::concat::{self, CatShape};
 use super::conv::{self, ConvShape};
 use super::max_pool::{self, PoolShape};
 use super::norm::{self, NormShape};
+use super::upsample;
 use super::{TrainGradients, TrainKernels};
 use crate::models::activation::{Activation, silu_grad_in_place, silu_into};
 use crate::nhwc::Window;
@@ -64,6 +65,13 @@ impl TrainKernels for Flex {
         let [n, c, _, _] = x.shape().dims();
         let x = x.to_contiguous();
         tensor(max_pool::forward(&shape, x.storage()), [n, c, oh, ow])
+    }
+
+    fn upsample_nearest_fused(x: FlexTensor, factor: usize) -> FlexTensor {
+        let [n, c, h, w] = x.shape().dims();
+        let x = x.to_contiguous();
+        let out = upsample::forward(x.storage(), n * c, [h, w], factor);
+        tensor(out, [n, c, h * factor, w * factor])
     }
 
     fn narrow_fused(x: FlexTensor, dim: usize, start: usize, length: usize) -> FlexTensor {
@@ -174,6 +182,14 @@ impl TrainGradients for Flex {
             max_pool::backward(&shape, x.storage(), grad.storage()),
             dims,
         )
+    }
+
+    fn upsample_nearest_fused_backward(grad: FlexTensor, factor: usize) -> FlexTensor {
+        let [n, c, oh, ow] = grad.shape().dims();
+        let (h, w) = (oh / factor, ow / factor);
+        let grad = grad.to_contiguous();
+        let dx = upsample::backward(grad.storage(), n * c, [h, w], factor);
+        tensor(dx, [n, c, h, w])
     }
 
     fn narrow_fused_backward(

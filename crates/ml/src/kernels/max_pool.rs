@@ -43,8 +43,18 @@ impl PoolShape {
     /// Calls `visit(output index, input index)` for each output pixel of `plane` with the input
     /// pixel holding its window's maximum: the first in row-major order among equal values, a
     /// NaN winning over numbers (PyTorch's rule); windows lying wholly in the padding are skipped.
+    ///
+    /// Separable: first each input row's maximum over every window's columns (value and place),
+    /// in `rows`, then each window's maximum over its rows of those. The first row holding the
+    /// window's maximum, and in it the first column, is the first place in row-major order; a
+    /// 5×5 window costs 10 comparisons instead of 25.
     #[inline(always)]
-    fn each_winner(&self, plane: &[f32], mut visit: impl FnMut(usize, usize)) {
+    fn each_winner(
+        &self,
+        plane: &[f32],
+        rows: &mut Vec<Winner>,
+        mut visit: impl FnMut(usize, usize),
+    ) {
         let [h, w] = self.input;
         let [oh, ow] = self.output();
         let [kh, kw] = self.window.kernel;
@@ -59,24 +69,55 @@ impl PoolShape {
                     .saturating_sub(pad)
                     .max(first)
         };
-        for oy in 0..oh {
-            let rows = inside(oy, sh, top, kh, h);
-            for ox in 0..ow {
+        rows.clear();
+        for line in plane.chunks_exact(w) {
+            let start = rows.len() / ow.max(1) * w;
+            rows.extend((0..ow).map(|ox| {
                 let columns = inside(ox, sw, left, kw, w);
-                let mut best: Option<(usize, f32)> = None;
-                for y in rows.clone() {
-                    let line = &plane[y * w..][columns.clone()];
-                    for (i, &v) in (y * w + columns.start..).zip(line) {
-                        if best.is_none_or(|(_, b)| v > b || v.is_nan()) {
-                            best = Some((i, v));
-                        }
-                    }
-                }
-                if let Some((i, _)) = best {
-                    visit(oy * ow + ox, i);
+                Winner::first_of(columns.clone().map(|x| (line[x], start + x)))
+            }));
+        }
+        for oy in 0..oh {
+            let window_rows = inside(oy, sh, top, kh, h);
+            for ox in 0..ow {
+                let best = Winner::first_of(
+                    window_rows
+                        .clone()
+                        .map(|y| rows[y * ow + ox])
+                        .filter(|r| r.place != Winner::NONE)
+                        .map(|r| (r.value, r.place)),
+                );
+                if best.place != Winner::NONE {
+                    visit(oy * ow + ox, best.place);
                 }
             }
         }
+    }
+}
+
+/// A window's maximum and where it is in the plane ([`Winner::NONE`] for an empty window).
+#[derive(Debug, Clone, Copy)]
+struct Winner {
+    value: f32,
+    place: usize,
+}
+
+impl Winner {
+    const NONE: usize = usize::MAX;
+
+    /// The first of the largest `(value, place)` pairs, a NaN replacing whatever came before.
+    #[inline(always)]
+    fn first_of(candidates: impl Iterator<Item = (f32, usize)>) -> Self {
+        let mut best = Self {
+            value: f32::NEG_INFINITY,
+            place: Self::NONE,
+        };
+        for (value, place) in candidates {
+            if best.place == Self::NONE || value > best.value || value.is_nan() {
+                best = Self { value, place };
+            }
+        }
+        best
     }
 }
 
@@ -93,7 +134,9 @@ pub(crate) fn forward(shape: &PoolShape, x: &[f32]) -> Vec<f32> {
     }
     out.par_chunks_mut(shape.output_pixels())
         .zip(x.par_chunks(shape.input_pixels()))
-        .for_each(|(out, plane)| shape.each_winner(plane, |o, i| out[o] = plane[i]));
+        .for_each_init(Vec::new, |rows, (out, plane)| {
+            shape.each_winner(plane, rows, |o, i| out[o] = plane[i]);
+        });
     out
 }
 
@@ -117,7 +160,9 @@ pub(crate) fn backward(shape: &PoolShape, x: &[f32], grad: &[f32]) -> Vec<f32> {
     dx.par_chunks_mut(shape.input_pixels())
         .zip(x.par_chunks(shape.input_pixels()))
         .zip(grad.par_chunks(shape.output_pixels()))
-        .for_each(|((dx, plane), grad)| shape.each_winner(plane, |o, i| dx[i] += grad[o]));
+        .for_each_init(Vec::new, |rows, ((dx, plane), grad)| {
+            shape.each_winner(plane, rows, |o, i| dx[i] += grad[o]);
+        });
     dx
 }
 

@@ -16,6 +16,7 @@ pub(crate) use conv::channels_last;
 mod flex;
 mod max_pool;
 mod norm;
+mod upsample;
 
 use burn::backend::ops::ConvOptions;
 use burn::backend::tensor::FloatTensor;
@@ -58,6 +59,9 @@ pub trait TrainKernels: burn::backend::Backend {
     /// The concatenation of two f32 tensors along `dim` (the caller checks [`cat`]'s
     /// conditions). One method per count: the extension macro takes no lists of tensors.
     fn cat2_fused(a: FloatTensor<Self>, b: FloatTensor<Self>, dim: usize) -> FloatTensor<Self>;
+
+    /// Nearest-neighbour upsampling of `x` (`[N, C, H, W]`, f32) by `factor` (≥ 1) on both axes.
+    fn upsample_nearest_fused(x: FloatTensor<Self>, factor: usize) -> FloatTensor<Self>;
 
     /// `x.narrow(dim, start, length)` of an f32 tensor, contiguous.
     fn narrow_fused(
@@ -121,6 +125,10 @@ pub trait TrainGradients: burn::backend::Backend {
         grad: FloatTensor<Self>,
         window: Window,
     ) -> FloatTensor<Self>;
+
+    /// The gradient of [`TrainKernels::upsample_nearest_fused`] given the output gradient.
+    fn upsample_nearest_fused_backward(grad: FloatTensor<Self>, factor: usize)
+    -> FloatTensor<Self>;
 
     /// The gradient of [`TrainKernels::narrow_fused`] of an input of shape `input`, given the
     /// output gradient `grad`.
@@ -249,6 +257,20 @@ pub(crate) fn cat<const D: usize>(tensors: Vec<Tensor<D>>, dim: usize) -> Tensor
             dim,
         ),
     }
+}
+
+/// `x` upsampled by `factor` on both axes, nearest neighbour (burn's `interpolate` with output
+/// size `[h·factor, w·factor]`): our kernel on flex in f32, burn's elsewhere.
+pub(crate) fn upsample_nearest(x: Tensor<4>, factor: usize) -> Tensor<4> {
+    if factor == 0 || x.dtype() != DType::F32 || !on_flex(&x) {
+        let [_, _, h, w] = x.dims();
+        return burn::tensor::module::interpolate(
+            x,
+            burn::tensor::ops::InterpolateOptions::new(burn::tensor::ops::InterpolateMode::Nearest)
+                .with_output_size([h * factor, w * factor]),
+        );
+    }
+    Tensor::from_dispatch(Dispatch::upsample_nearest_fused(x.into_dispatch(), factor))
 }
 
 /// `x.narrow(dim, start, length)` as a contiguous tensor made over the threads on flex in f32
@@ -462,6 +484,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Nearest-neighbour upsampling through our kernel against burn's interpolation: values
+    /// and gradient.
+    #[test]
+    fn upsample_matches_burns_interpolation() {
+        let device = Device::flex().autodiff();
+        let x = Tensor::<4>::random([2, 3, 4, 5], Distribution::Default, &device).require_grad();
+        let ours = upsample_nearest(x.clone(), 2);
+        let reference = burn::tensor::module::interpolate(
+            x.clone(),
+            burn::tensor::ops::InterpolateOptions::new(burn::tensor::ops::InterpolateMode::Nearest)
+                .with_output_size([8, 10]),
+        );
+        ours.to_data()
+            .assert_approx_eq::<f32>(&reference.to_data(), Tolerance::absolute(0.0));
+        let g = Tensor::<4>::random(reference.dims(), Distribution::Default, &device);
+        let grads_ours = (ours * g.clone()).sum().backward();
+        let grads_ref = (reference * g).sum().backward();
+        x.grad(&grads_ours)
+            .unwrap()
+            .to_data()
+            .assert_approx_eq::<f32>(
+                &x.grad(&grads_ref).unwrap().to_data(),
+                Tolerance::absolute(1e-5),
+            );
     }
 
     /// Narrowing along each axis through our kernel against burn's: values and gradient.
