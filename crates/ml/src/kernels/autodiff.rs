@@ -75,6 +75,19 @@ impl<B: TrainGradients> Backward<B, 3> for BatchNormBackward {
     }
 }
 
+/// The end of a one-input backward step: the step's output gradient is consumed, and its parent,
+/// when tracked, gets the gradient `compute` makes from it and the step's state.
+fn to_parent<B: TrainGradients, S>(
+    ops: Ops<S, 1>,
+    grads: &mut Gradients,
+    compute: impl FnOnce(FloatTensor<B>, S) -> FloatTensor<B>,
+) {
+    let grad = grads.consume::<B>(&ops.node);
+    if let [Some(node)] = ops.parents {
+        grads.register::<B>(node.id, compute(grad, ops.state));
+    }
+}
+
 /// The backward step of [`TrainKernels::silu_fused`]: the input (checkpointed) is its state.
 #[derive(Debug)]
 struct SiluBackward;
@@ -88,12 +101,9 @@ impl<B: TrainGradients> Backward<B, 1> for SiluBackward {
         grads: &mut Gradients,
         checkpointer: &mut Checkpointer,
     ) {
-        let grad = grads.consume::<B>(&ops.node);
-        let x: FloatTensor<B> = checkpointer.retrieve_node_output(ops.state);
-        let [node] = ops.parents;
-        if let Some(node) = node {
-            grads.register::<B>(node.id, B::silu_fused_backward(x, grad));
-        }
+        to_parent::<B, _>(ops, grads, |grad, x| {
+            B::silu_fused_backward(checkpointer.retrieve_node_output(x), grad)
+        });
     }
 }
 
@@ -111,18 +121,14 @@ impl<B: TrainGradients> Backward<B, 1> for MaxPoolBackward {
         grads: &mut Gradients,
         checkpointer: &mut Checkpointer,
     ) {
-        let grad = grads.consume::<B>(&ops.node);
-        let (x_state, window) = ops.state;
-        let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
-        let [node] = ops.parents;
-        if let Some(node) = node {
-            grads.register::<B>(node.id, B::max_pool2d_fused_backward(x, grad, window));
-        }
+        to_parent::<B, _>(ops, grads, |grad, (x, window)| {
+            B::max_pool2d_fused_backward(checkpointer.retrieve_node_output(x), grad, window)
+        });
     }
 }
 
-/// The backward step of a concatenation of `N` inputs ([`TrainKernels::cat2_fused`] and the others): each input's extent along
-/// the concatenated axis, and the axis, are its state.
+/// The backward step of a concatenation of `N` inputs ([`TrainKernels::cat2_fused`] and the
+/// others): each input's extent along the concatenated axis, and the axis, are its state.
 #[derive(Debug)]
 struct CatBackward<const N: usize>;
 
@@ -161,12 +167,9 @@ impl<B: TrainGradients> Backward<B, 1> for NarrowBackward {
         grads: &mut Gradients,
         _checkpointer: &mut Checkpointer,
     ) {
-        let grad = grads.consume::<B>(&ops.node);
-        let (input, dim, start) = ops.state;
-        let [node] = ops.parents;
-        if let Some(node) = node {
-            grads.register::<B>(node.id, B::narrow_fused_backward(grad, input, dim, start));
-        }
+        to_parent::<B, _>(ops, grads, |grad, (input, dim, start)| {
+            B::narrow_fused_backward(grad, input, dim, start)
+        });
     }
 }
 
@@ -183,11 +186,7 @@ impl<B: TrainGradients> Backward<B, 1> for UpsampleBackward {
         grads: &mut Gradients,
         _checkpointer: &mut Checkpointer,
     ) {
-        let grad = grads.consume::<B>(&ops.node);
-        let [node] = ops.parents;
-        if let Some(node) = node {
-            grads.register::<B>(node.id, B::upsample_nearest_fused_backward(grad, ops.state));
-        }
+        to_parent::<B, _>(ops, grads, B::upsample_nearest_fused_backward);
     }
 }
 

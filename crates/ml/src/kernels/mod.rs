@@ -414,6 +414,29 @@ mod tests {
         }
     }
 
+    /// `ours` against `reference`, the same function of `inputs` through burn's ops: values
+    /// within `tolerance`, and the gradients of ⟨output, g⟩ (random `g`) with respect to each
+    /// input (none for an input that is not tracked).
+    fn assert_matches_burn<const D: usize, const E: usize>(
+        inputs: &[Tensor<E>],
+        ours: Tensor<D>,
+        reference: Tensor<D>,
+        tolerance: f32,
+    ) {
+        let tolerance = Tolerance::absolute(tolerance);
+        ours.to_data()
+            .assert_approx_eq::<f32>(&reference.to_data(), tolerance);
+        let g = Tensor::<D>::random(reference.dims(), Distribution::Default, &reference.device());
+        let grads_ours = (ours * g.clone()).sum().backward();
+        let grads_ref = (reference * g).sum().backward();
+        for x in inputs {
+            match (x.grad(&grads_ours), x.grad(&grads_ref)) {
+                (Some(a), Some(b)) => a.to_data().assert_approx_eq::<f32>(&b.to_data(), tolerance),
+                (a, b) => assert_eq!(a.is_some(), b.is_some(), "tracked on one side only"),
+            }
+        }
+    }
+
     /// Output and input gradient of max pooling through our kernel against burn's layer, for
     /// SPPF's, ResNet's and the small CNN's pools (random values: no ties).
     #[test]
@@ -431,24 +454,17 @@ mod tests {
             let x =
                 Tensor::<4>::random(input, Distribution::Normal(0.0, 1.0), &device).require_grad();
             let ours = max_pool2d(&pool, x.clone());
-            let reference = pool.forward(x.clone());
-            ours.to_data()
-                .assert_approx_eq::<f32>(&reference.to_data(), Tolerance::absolute(0.0));
-            let g = Tensor::<4>::random(reference.dims(), Distribution::Default, &device);
-            let grads_ours = (ours * g.clone()).sum().backward();
-            let grads_ref = (reference * g).sum().backward();
-            x.grad(&grads_ours)
-                .unwrap()
-                .to_data()
-                .assert_approx_eq::<f32>(
-                    &x.grad(&grads_ref).unwrap().to_data(),
-                    Tolerance::absolute(1e-6),
-                );
+            assert_matches_burn(
+                std::slice::from_ref(&x),
+                ours,
+                pool.forward(x.clone()),
+                1e-6,
+            );
         }
     }
 
-    /// Concatenations of two to five tensors through our kernel, one of them untracked, against
-    /// burn's: values and each tracked input's gradient.
+    /// Concatenations of two to four tensors along each axis through our kernel, one of them
+    /// untracked, against burn's.
     #[test]
     fn cat_matches_burns() {
         let device = Device::flex().autodiff();
@@ -463,25 +479,7 @@ mod tests {
                     })
                     .collect();
                 let ours = cat(inputs.clone(), dim);
-                let reference = Tensor::cat(inputs.clone(), dim);
-                ours.to_data()
-                    .assert_approx_eq::<f32>(&reference.to_data(), Tolerance::absolute(0.0));
-                let g = Tensor::<3>::random(reference.dims(), Distribution::Default, &device);
-                let grads_ours = (ours * g.clone()).sum().backward();
-                let grads_ref = (reference * g).sum().backward();
-                for (i, x) in inputs.iter().enumerate() {
-                    if i == 1 {
-                        assert!(x.grad(&grads_ours).is_none());
-                        continue;
-                    }
-                    x.grad(&grads_ours)
-                        .unwrap()
-                        .to_data()
-                        .assert_approx_eq::<f32>(
-                            &x.grad(&grads_ref).unwrap().to_data(),
-                            Tolerance::absolute(0.0),
-                        );
-                }
+                assert_matches_burn(&inputs, ours, Tensor::cat(inputs.clone(), dim), 0.0);
             }
         }
     }
@@ -498,18 +496,7 @@ mod tests {
             burn::tensor::ops::InterpolateOptions::new(burn::tensor::ops::InterpolateMode::Nearest)
                 .with_output_size([8, 10]),
         );
-        ours.to_data()
-            .assert_approx_eq::<f32>(&reference.to_data(), Tolerance::absolute(0.0));
-        let g = Tensor::<4>::random(reference.dims(), Distribution::Default, &device);
-        let grads_ours = (ours * g.clone()).sum().backward();
-        let grads_ref = (reference * g).sum().backward();
-        x.grad(&grads_ours)
-            .unwrap()
-            .to_data()
-            .assert_approx_eq::<f32>(
-                &x.grad(&grads_ref).unwrap().to_data(),
-                Tolerance::absolute(1e-5),
-            );
+        assert_matches_burn(&[x], ours, reference, 1e-5);
     }
 
     /// Narrowing along each axis through our kernel against burn's: values and gradient.
@@ -519,19 +506,12 @@ mod tests {
         for dim in 0..3 {
             let x = Tensor::<3>::random([3, 4, 5], Distribution::Default, &device).require_grad();
             let ours = narrow(x.clone(), dim, 1, 2);
-            let reference = x.clone().narrow(dim, 1, 2);
-            ours.to_data()
-                .assert_approx_eq::<f32>(&reference.to_data(), Tolerance::absolute(0.0));
-            let g = Tensor::<3>::random(reference.dims(), Distribution::Default, &device);
-            let grads_ours = (ours * g.clone()).sum().backward();
-            let grads_ref = (reference * g).sum().backward();
-            x.grad(&grads_ours)
-                .unwrap()
-                .to_data()
-                .assert_approx_eq::<f32>(
-                    &x.grad(&grads_ref).unwrap().to_data(),
-                    Tolerance::absolute(0.0),
-                );
+            assert_matches_burn(
+                std::slice::from_ref(&x),
+                ours,
+                x.clone().narrow(dim, 1, 2),
+                0.0,
+            );
         }
     }
 
