@@ -333,7 +333,7 @@ mod tests {
         let (batch, anchors) = (2, 37);
         let logits = Tensor::<3>::random(
             [batch, 4 * REG_MAX, anchors],
-            Distribution::Uniform(-60.0, 60.0),
+            Distribution::Uniform(-100.0, 100.0),
             &device,
         );
         let expected = host(head.distances(logits.clone()))?;
