@@ -68,7 +68,9 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+/// The middle value of `values` (the mean of the two middle ones for an even count; NaN when
+/// empty).
+pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     match values.len() {
         0 => f64::NAN,

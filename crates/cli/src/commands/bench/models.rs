@@ -16,6 +16,10 @@ pub struct ModelBenchArgs {
     /// Timed iterations (median reported).
     #[arg(long, default_value_t = 5)]
     iterations: usize,
+    /// Rounds of ours then PyTorch's, each printed; with more than one, the median of each
+    /// row's ratios closes the output (a machine whose speed drifts moves a single ratio).
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Compute device: cpu, cuda:0, tch-cpu.
     #[arg(long, default_value = "cpu")]
     device: ml::DeviceSpec,
@@ -34,8 +38,54 @@ pub enum Case {
     Detect,
 }
 
-/// Runs the case and prints ours beside PyTorch's.
+/// Runs the case and prints ours beside PyTorch's, `--rounds` times.
 pub fn run(case: Case, args: &ModelBenchArgs) -> anyhow::Result<()> {
+    let python = match &args.make_venv {
+        Some(dir) => {
+            let base = std::path::Path::new("python3");
+            Some(match case {
+                Case::Detect => ml::bench::ensure_ultralytics_venv(base, dir)?,
+                _ => ml::bench::ensure_torch_venv(base, dir)?,
+            })
+        }
+        None => args.python.clone(),
+    };
+    let rounds = args.rounds.max(1);
+    let mut ratios: Vec<(String, Vec<f64>)> = Vec::new();
+    for round in 0..rounds {
+        if rounds > 1 {
+            println!("round {} of {rounds}", round + 1);
+        }
+        for (i, (row, ratio)) in run_round(case, args, python.as_deref())?
+            .into_iter()
+            .enumerate()
+        {
+            if i == ratios.len() {
+                ratios.push((row, Vec::new()));
+            }
+            ratios[i].1.extend(ratio);
+        }
+    }
+    if rounds > 1 {
+        for (row, values) in ratios.iter().filter(|(_, v)| !v.is_empty()) {
+            let shown: Vec<String> = values.iter().map(|r| format!("{r:.2}")).collect();
+            println!(
+                "{row}: median ratio {:.2}× over {} rounds ({})",
+                ml::bench::median(values.clone()),
+                values.len(),
+                shown.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One round: ours, then PyTorch's with `python`, printed; each row's name and ratio.
+fn run_round(
+    case: Case,
+    args: &ModelBenchArgs,
+    python: Option<&std::path::Path>,
+) -> anyhow::Result<Vec<(String, Option<f64>)>> {
     let options = BenchOptions {
         device: args.device,
         warmup: 2,
@@ -60,19 +110,9 @@ pub fn run(case: Case, args: &ModelBenchArgs) -> anyhow::Result<()> {
             Case::Detect => ours.push(ml::detect::bench::infer_yolov8n(&options, path)?),
         }
     }
-    let python = match &args.make_venv {
-        Some(dir) => {
-            let base = std::path::Path::new("python3");
-            Some(match case {
-                Case::Detect => ml::bench::ensure_ultralytics_venv(base, dir)?,
-                _ => ml::bench::ensure_torch_venv(base, dir)?,
-            })
-        }
-        None => args.python.clone(),
-    };
     let mut cases: Vec<&str> = ours.iter().map(|r| r.case.as_str()).collect();
     cases.dedup();
-    let reference = pytorch_reference(python.as_deref(), &cases)?.unwrap_or_default();
+    let reference = pytorch_reference(python, &cases)?.unwrap_or_default();
     let comparisons = ml::bench::compare(&ours, &reference);
     println!(
         "{} on {}, {} cores",
@@ -90,6 +130,7 @@ pub fn run(case: Case, args: &ModelBenchArgs) -> anyhow::Result<()> {
         ml::DeviceSpec::TchCpu => "tch",
     };
     let mut shown = Vec::new();
+    let mut rows = Vec::new();
     for (result, row) in ours.iter().zip(&comparisons) {
         if let Some(pytorch) = row.pytorch
             && !shown.contains(&result.case)
@@ -119,6 +160,7 @@ pub fn run(case: Case, args: &ModelBenchArgs) -> anyhow::Result<()> {
                 .map_or("?".to_owned(), |m| format!("{m:.0} MiB")),
             row.ratio.map_or(String::new(), |r| format!("{r:.2}×")),
         );
+        rows.push((format!("{} {who}", result.case), row.ratio));
     }
     for result in ours.iter().filter(|r| r.case.ends_with("-train")) {
         println!("{}: {}", result.case, result.detail);
@@ -126,5 +168,5 @@ pub fn run(case: Case, args: &ModelBenchArgs) -> anyhow::Result<()> {
     if reference.is_empty() {
         println!("PyTorch: not run (give --python or --make-venv)");
     }
-    Ok(())
+    Ok(rows)
 }
