@@ -56,7 +56,7 @@ pub fn run(case: Case, args: &ModelBenchArgs) -> anyhow::Result<()> {
         if rounds > 1 {
             println!("round {} of {rounds}", round + 1);
         }
-        for (i, (row, ratio)) in run_round(case, args, python.as_deref())?
+        for (i, (row, ratio)) in run_round(case, args, python.as_deref(), round == 0)?
             .into_iter()
             .enumerate()
         {
@@ -80,11 +80,14 @@ pub fn run(case: Case, args: &ModelBenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One round: ours, then PyTorch's with `python`, printed; each row's name and ratio.
+/// One round: ours, then PyTorch's with `python`, printed; each row's name and ratio. The peak
+/// RSS is the process's high-water mark, so it is shown for the `first` round only (later rounds
+/// would show the earlier ones' peak and the buffers they left pooled).
 fn run_round(
     case: Case,
     args: &ModelBenchArgs,
     python: Option<&std::path::Path>,
+    first: bool,
 ) -> anyhow::Result<Vec<(String, Option<f64>)>> {
     let options = BenchOptions {
         device: args.device,
@@ -155,9 +158,11 @@ fn run_round(
             who,
             result.images_per_sec,
             result.median_secs * 1000.0,
-            result
-                .peak_rss_mib
-                .map_or("?".to_owned(), |m| format!("{m:.0} MiB")),
+            match result.peak_rss_mib {
+                Some(mib) if first => format!("{mib:.0} MiB"),
+                Some(_) => "—".to_owned(),
+                None => "?".to_owned(),
+            },
             row.ratio.map_or(String::new(), |r| format!("{r:.2}×")),
         );
         rows.push((format!("{} {who}", result.case), row.ratio));
