@@ -94,6 +94,21 @@ pub(crate) fn matmul_add(dst: &mut [f32], lhs: MatRef<'_>, rhs: MatRef<'_>, para
     product(dst, rhs.cols, lhs, rhs, parallel, true);
 }
 
+/// `dst += lhs · rhs` where `dst` is a row-major `lhs.rows × rhs.cols` matrix whose rows start
+/// `dst_row_stride` elements apart; the values between its rows are left as they are.
+///
+/// # Panics
+/// When the shapes do not agree or a view (or `dst`) does not fit in its slice.
+pub(crate) fn matmul_rows_add(
+    dst: &mut [f32],
+    dst_row_stride: usize,
+    lhs: MatRef<'_>,
+    rhs: MatRef<'_>,
+    parallel: bool,
+) {
+    product(dst, dst_row_stride, lhs, rhs, parallel, true);
+}
+
 /// `dst = lhs · rhs`, or `dst += lhs · rhs` with `accumulate`, on a row-major destination whose
 /// rows start `dst_row_stride` elements apart.
 fn product(
@@ -205,17 +220,23 @@ mod tests {
         #[test]
         fn writes_a_column_block_and_nothing_else(
             m in 1usize..30, k in 0usize..30, n in 1usize..30, gap in 0usize..5, parallel: bool,
+            add: bool,
         ) {
             let lhs_data: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 - 6.0).collect();
             let rhs_data: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 - 3.0).collect();
             let (lhs, rhs) = (MatRef::dense(&lhs_data, m, k), MatRef::dense(&rhs_data, k, n));
             let stride = n + gap;
             let mut dst = vec![99.0f32; (m - 1) * stride + n];
-            matmul_rows(&mut dst, stride, lhs, rhs, parallel);
+            if add {
+                matmul_rows_add(&mut dst, stride, lhs, rhs, parallel);
+            } else {
+                matmul_rows(&mut dst, stride, lhs, rhs, parallel);
+            }
             let expected = naive(lhs, rhs);
             for (i, v) in dst.iter().enumerate() {
                 let (r, c) = (i / stride, i % stride);
-                let want = if c < n { expected[r * n + c] } else { 99.0 };
+                let block = if add { 99.0 + expected[r * n + c.min(n - 1)] } else { expected[r * n + c.min(n - 1)] };
+                let want = if c < n { block } else { 99.0 };
                 prop_assert!((v - want).abs() <= 1e-4 * (1.0 + want.abs()), "({r}, {c}): {v} vs {want}");
             }
         }

@@ -35,6 +35,7 @@ use rayon::prelude::*;
 
 use std::ops::Range;
 
+use super::conv_taps::{self, Taps};
 use crate::gemm::{MatRef, matmul, matmul_add, matmul_rows};
 use crate::pool::{self, Scratch};
 
@@ -42,6 +43,9 @@ use crate::pool::{self, Scratch};
 const PER_IMAGE_PIXELS: usize = 1024;
 /// Output pixels per image from which the passes go one thread per group of images.
 const GROUP_PIXELS: usize = 256;
+/// Output pixels per image from which a stride-1 convolution with enough input channels runs by
+/// taps (one thread per group of images).
+const TAP_PIXELS: usize = 64;
 
 /// How the matrix products cover the batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +59,9 @@ enum Products {
     /// image's im2col, product and col2im run on its group's thread alone, in a scratch matrix
     /// of one image, and the weight gradient sums one partial per group.
     ImageGroups(usize),
+    /// As `ImageGroups`, each image's products one per kernel tap over its zero-padded planes
+    /// instead of one over its im2col matrix (see [`conv_taps`]; stride 1 only).
+    Taps(usize),
 }
 
 /// The geometry of one convolution (groups 1).
@@ -123,12 +130,19 @@ impl ConvShape {
         self.batch * self.out_channels * self.output_pixels()
     }
 
-    /// Per image when an image fills gemm's blocks by itself (in groups of images, one per
-    /// thread, when the batch shares out evenly enough), else batched.
+    /// By taps for a stride-1 convolution with [`conv_taps::MIN_CHANNELS`] input channels or
+    /// more, per image when an image fills gemm's blocks by itself (both in groups of images, one
+    /// per thread, when the batch shares out evenly enough), else batched.
     fn products(&self) -> Products {
         let threads = rayon::current_num_threads().max(1);
         let shares = self.batch.is_multiple_of(threads) || self.batch >= 3 * threads;
-        if shares && self.output_pixels() >= GROUP_PIXELS {
+        let by_taps = self.stride == [1, 1]
+            && !self.is_pointwise()
+            && self.in_channels >= conv_taps::MIN_CHANNELS
+            && self.output_pixels() >= TAP_PIXELS;
+        if shares && by_taps {
+            Products::Taps(threads.min(self.batch))
+        } else if shares && self.output_pixels() >= GROUP_PIXELS {
             Products::ImageGroups(threads.min(self.batch))
         } else if self.output_pixels() >= PER_IMAGE_PIXELS {
             Products::PerImage
@@ -240,6 +254,20 @@ fn forward_with(shape: &ConvShape, x: &[f32], weight: &[f32], products: Products
         return out;
     }
     match products {
+        Products::Taps(groups) => {
+            let (taps, per_group) = (Taps::new(shape), shape.batch.div_ceil(groups));
+            let image_len = shape.one_image().input_len();
+            out.par_chunks_mut(per_group * cout * p)
+                .zip(x.par_chunks(per_group * image_len))
+                .for_each(|(out, images)| {
+                    let mut padded = pool::scratch(taps.padded_len());
+                    let mut spread = pool::scratch(taps.spread_len());
+                    for (image, out) in images.chunks(image_len).zip(out.chunks_mut(cout * p)) {
+                        taps.pad(image, &mut padded);
+                        taps.forward(&padded, weight.data, &mut spread, out);
+                    }
+                });
+        }
         Products::ImageGroups(groups) => {
             let (one, per_group) = (shape.one_image(), shape.batch.div_ceil(groups));
             let image_len = one.input_len();
@@ -295,6 +323,20 @@ fn input_grad_with(
         return dx;
     }
     match products {
+        Products::Taps(groups) => {
+            let (taps, per_group) = (Taps::new(shape), shape.batch.div_ceil(groups));
+            let image_len = shape.one_image().input_len();
+            dx.par_chunks_mut(per_group * image_len)
+                .zip(grad.par_chunks(per_group * cout * p))
+                .for_each(|(dx, grad)| {
+                    let mut spread = pool::scratch(taps.spread_len());
+                    let mut dpadded = pool::scratch(taps.padded_len());
+                    for (dx, grad) in dx.chunks_mut(image_len).zip(grad.chunks(cout * p)) {
+                        taps.spread(grad, &mut spread);
+                        taps.input_grad(&spread, weight, &mut dpadded, dx);
+                    }
+                });
+        }
         Products::ImageGroups(groups) => {
             let (one, per_group) = (shape.one_image(), shape.batch.div_ceil(groups));
             let image_len = one.input_len();
@@ -348,8 +390,10 @@ pub(crate) fn weight_grad(shape: &ConvShape, x: &[f32], grad: &[f32]) -> Vec<f32
 
 fn weight_grad_with(shape: &ConvShape, x: &[f32], grad: &[f32], products: Products) -> Vec<f32> {
     check_lengths(shape, x.len(), shape.weight_len(), Some(grad.len()));
-    if let Products::ImageGroups(groups) = products {
-        return weight_grad_by_groups(shape, x, grad, groups);
+    match products {
+        Products::ImageGroups(groups) => return weight_grad_by_groups(shape, x, grad, groups),
+        Products::Taps(groups) => return weight_grad_by_taps(shape, x, grad, groups),
+        Products::PerImage | Products::Batched => {}
     }
     let (k, q) = (shape.patch(), shape.batch * shape.output_pixels());
     let cols = im2col(shape, x);
@@ -383,48 +427,113 @@ fn weight_grad_with(shape: &ConvShape, x: &[f32], grad: &[f32], products: Produc
 }
 
 /// The weight gradient as one partial `dWᵀ = Σ cols · gᵀ` (`[K, Cout]`) per group of images,
-/// each image's im2col made on its group's thread; the partials are summed in group order (the
-/// result does not depend on which thread ran which group). `gᵀ` is the image's gradient planes
-/// read as a column-major `[P, Cout]` view: single-threaded, gemm ran that product at 46–158
-/// GFLOP/s on YOLOv8n's shapes against 22–123 with the gradient transposed first.
+/// each image's im2col made on its group's thread (see [`sum_over_groups`]). `gᵀ` is the image's
+/// gradient planes read as a column-major `[P, Cout]` view: single-threaded, gemm ran that
+/// product at 46–158 GFLOP/s on YOLOv8n's shapes against 22–123 with the gradient transposed
+/// first.
 fn weight_grad_by_groups(shape: &ConvShape, x: &[f32], grad: &[f32], groups: usize) -> Vec<f32> {
-    let (one, per_group) = (shape.one_image(), shape.batch.div_ceil(groups));
+    let one = shape.one_image();
     let (k, p, cout) = (shape.patch(), shape.output_pixels(), shape.out_channels);
-    let image_len = one.input_len();
-    let mut partials: Vec<Scratch> = x
-        .par_chunks(per_group * image_len)
-        .zip(grad.par_chunks(per_group * cout * p))
-        .map(|(images, grads)| {
-            let mut dwt = pool::scratch(k * cout);
-            let mut cols = one.image_scratch();
+    let sum = sum_over_groups(shape, x, grad, groups, k * cout, |images, grads, dwt| {
+        let mut cols = one.image_scratch();
+        for (i, (image, grad)) in images
+            .chunks(one.input_len())
+            .zip(grads.chunks(cout * p))
+            .enumerate()
+        {
+            let grad_t = MatRef::dense(grad, cout, p).t();
+            let cols = one.image_cols(image, &mut cols);
+            if i == 0 {
+                matmul(dwt, cols, grad_t, false);
+            } else {
+                matmul_add(dwt, cols, grad_t, false);
+            }
+        }
+    });
+    let mut dw = vec![0.0; cout * k];
+    transpose(&sum, k, cout, &mut dw, true);
+    dw
+}
+
+/// The weight gradient of a convolution run by taps: one partial `[kh·kw, Cin, Cout]` per group
+/// of images (see [`Taps::weight_grad`]), summed, then reordered to `[Cout, Cin, kh, kw]`.
+fn weight_grad_by_taps(shape: &ConvShape, x: &[f32], grad: &[f32], groups: usize) -> Vec<f32> {
+    let taps = Taps::new(shape);
+    let (cin, cout, p) = (shape.in_channels, shape.out_channels, shape.output_pixels());
+    let image_len = shape.one_image().input_len();
+    let sum = sum_over_groups(
+        shape,
+        x,
+        grad,
+        groups,
+        shape.weight_len(),
+        |images, grads, dwt| {
+            let mut padded = pool::scratch(taps.padded_len());
+            let mut spread = pool::scratch(taps.spread_len());
             for (i, (image, grad)) in images
                 .chunks(image_len)
                 .zip(grads.chunks(cout * p))
                 .enumerate()
             {
-                let grad_t = MatRef::dense(grad, cout, p).t();
-                let cols = one.image_cols(image, &mut cols);
-                if i == 0 {
-                    matmul(&mut dwt, cols, grad_t, false);
-                } else {
-                    matmul_add(&mut dwt, cols, grad_t, false);
-                }
+                taps.pad(image, &mut padded);
+                taps.spread(grad, &mut spread);
+                taps.weight_grad(&padded, &spread, dwt, i == 0);
             }
-            dwt
+        },
+    );
+    let kernel_taps = shape.kernel[0] * shape.kernel[1];
+    let mut dw = vec![0.0; shape.weight_len()];
+    for (tap, block) in sum.chunks(cin * cout).enumerate() {
+        for (ci, row) in block.chunks(cout).enumerate() {
+            for (co, v) in row.iter().enumerate() {
+                dw[(co * cin + ci) * kernel_taps + tap] = *v;
+            }
+        }
+    }
+    dw
+}
+
+/// `partial(images, output gradients, dst)` for each group of `groups` contiguous groups of
+/// images over the threads, each writing a `len`-value partial, summed in group order (the result
+/// does not depend on which thread ran which group).
+fn sum_over_groups<F>(
+    shape: &ConvShape,
+    x: &[f32],
+    grad: &[f32],
+    groups: usize,
+    len: usize,
+    partial: F,
+) -> Scratch
+where
+    F: Fn(&[f32], &[f32], &mut [f32]) + Sync,
+{
+    let per_group = shape.batch.div_ceil(groups);
+    let (image_len, grad_len) = (
+        shape.one_image().input_len(),
+        shape.out_channels * shape.output_pixels(),
+    );
+    let mut partials: Vec<Scratch> = x
+        .par_chunks(per_group * image_len)
+        .zip(grad.par_chunks(per_group * grad_len))
+        .map(|(images, grads)| {
+            let mut dst = pool::scratch(len);
+            partial(images, grads, &mut dst);
+            dst
         })
         .collect();
-    let Some((first, rest)) = partials.split_first_mut() else {
-        return vec![0.0; cout * k];
+    let mut sum = if partials.is_empty() {
+        let mut zeros = pool::scratch(len);
+        zeros.fill(0.0);
+        zeros
+    } else {
+        partials.remove(0)
     };
-    for partial in rest {
-        first
-            .iter_mut()
+    for partial in partials {
+        sum.iter_mut()
             .zip(partial.iter())
             .for_each(|(a, b)| *a += b);
     }
-    let mut dw = vec![0.0; cout * k];
-    transpose(first, k, cout, &mut dw, true);
-    dw
+    sum
 }
 
 fn check_lengths(shape: &ConvShape, x: usize, weight: usize, grad: Option<usize>) {
@@ -757,14 +866,19 @@ mod tests {
     }
 
     /// Every way of covering the batch, with one group, two and more groups than images.
-    fn all_products() -> [Products; 5] {
-        [
+    /// Every way of running `shape`'s products (by taps only at stride 1).
+    fn all_products(shape: &ConvShape) -> Vec<Products> {
+        let mut all = vec![
             Products::Batched,
             Products::PerImage,
             Products::ImageGroups(1),
             Products::ImageGroups(2),
             Products::ImageGroups(5),
-        ]
+        ];
+        if shape.stride == [1, 1] {
+            all.extend([Products::Taps(1), Products::Taps(2), Products::Taps(5)]);
+        }
+        all
     }
 
     fn shapes() -> impl Strategy<Value = ConvShape> {
@@ -803,7 +917,7 @@ mod tests {
             let x = values(shape.input_len(), seed);
             let w = values(shape.weight_len(), seed + 1);
             let expected = naive_forward(&shape, &x, &w);
-            for products in all_products() {
+            for products in all_products(&shape) {
                 close(&forward_with(&shape, &x, &w, products), &expected)?;
             }
         }
@@ -827,7 +941,7 @@ mod tests {
             let dw_expected: Vec<f64> = (0..w.len())
                 .map(|i| dot(naive_forward(&shape, &x, &unit(w.len(), i))))
                 .collect();
-            for products in all_products() {
+            for products in all_products(&shape) {
                 close(&input_grad_with(&shape, &w, &g, products), &dx_expected)?;
                 close(&weight_grad_with(&shape, &x, &g, products), &dw_expected)?;
             }

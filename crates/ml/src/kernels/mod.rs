@@ -11,6 +11,7 @@
 mod autodiff;
 mod concat;
 mod conv;
+mod conv_taps;
 
 pub(crate) use conv::channels_last;
 mod flex;
