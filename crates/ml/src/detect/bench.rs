@@ -63,10 +63,10 @@ pub fn train_step(
     let mut phases: Vec<[f64; 4]> = Vec::new();
     let secs = timed(options, || {
         let t0 = Instant::now();
-        let levels = model.forward(x.clone());
+        let output = model.forward_flat(x.clone());
         sync(&device)?;
         let t1 = Instant::now();
-        let (total, _) = loss.forward(&model.detect, &levels, &targets)?;
+        let (total, _) = loss.forward(&model.detect, &output, &targets)?;
         let t2 = Instant::now();
         let grads = GradientsParams::from_grads(total.backward(), &model);
         sync(&device)?;

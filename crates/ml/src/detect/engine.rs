@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use super::augment;
+use super::head::HeadOutput;
 use super::loss::host;
 use super::model::{YoloSize, YoloV8};
 use super::postprocess::{self, BoxPrediction, Letterbox, NmsOptions, Xyxy};
@@ -171,12 +172,12 @@ fn serve(served: &Served, requests: Vec<Request<NmsOptions, Answer>>) {
             pixels.extend_from_slice(p);
         }
     }
-    let levels = match &served.plan {
-        Some(plan) => plan.forward(
+    let output = match &served.plan {
+        Some(plan) => HeadOutput::from_levels(&plan.forward(
             &FeatureMap::from_nchw_values(&pixels, total, 3, size, size),
             &served.device,
-        ),
-        None => served.model.forward(Tensor::<4>::from_data(
+        )),
+        None => served.model.forward_flat(Tensor::<4>::from_data(
             TensorData::new(pixels, [total, 3, size, size]),
             &served.device,
         )),
@@ -185,7 +186,7 @@ fn serve(served: &Served, requests: Vec<Request<NmsOptions, Answer>>) {
         .iter()
         .flat_map(|(request, images)| images.iter().map(|(_, lb)| (*lb, request.query)))
         .collect();
-    let found = match detections_of(&served.model, &levels, &per_image) {
+    let found = match detections_of(&served.model, &output, &per_image) {
         Ok(found) => found,
         Err(e) => {
             let message = e.to_string();
@@ -230,10 +231,10 @@ fn serve(served: &Served, requests: Vec<Request<NmsOptions, Answer>>) {
 /// mapped to the original pixels through its letterbox.
 pub(crate) fn detections_of(
     model: &YoloV8,
-    levels: &[Tensor<4>],
+    output: &HeadOutput,
     images: &[(Letterbox, NmsOptions)],
 ) -> Result<Vec<Vec<BoxPrediction>>, MlError> {
-    let (boxes, scores) = model.detect.decode(levels);
+    let (boxes, scores) = model.detect.decode(output);
     let [_, anchors, _] = boxes.dims();
     let nc = model.num_classes();
     let boxes = host(boxes)?;

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use super::blocks::ConvBnSilu;
 use super::loss::host;
 use crate::error::MlError;
+use crate::kernels::narrow;
 use crate::models::activation::exp_one;
 
 /// DFL bins per box side (`reg_max`).
@@ -166,18 +167,34 @@ impl Detect {
 
     /// Raw outputs per level, `[B, 4·16 + classes, H, W]` (box logits first), for P3, P4, P5.
     pub fn forward(&self, features: [Tensor<4>; 3]) -> Vec<Tensor<4>> {
-        features
-            .into_iter()
-            .enumerate()
-            .map(|(i, x)| {
-                let boxes = run(&self.cv2[i], x.clone());
-                let classes = run(&self.cv3[i], x);
-                crate::kernels::cat(vec![boxes, classes], 1)
-            })
+        self.branches(features)
+            .map(|(boxes, classes)| crate::kernels::cat(vec![boxes, classes], 1))
             .collect()
     }
 
-    /// Concatenates the levels' outputs into `[B, 4·16 + classes, A]` (anchor order of
+    /// The raw outputs of all levels with box and class logits apart (what the loss and the
+    /// decoder read: no concatenation to split again, forward or backward).
+    pub fn forward_flat(&self, features: [Tensor<4>; 3]) -> HeadOutput {
+        let (boxes, classes): (Vec<_>, Vec<_>) = self.branches(features).unzip();
+        HeadOutput {
+            sizes: level_sizes(&boxes),
+            boxes: Self::flatten(&boxes),
+            classes: Self::flatten(&classes),
+        }
+    }
+
+    /// Each level's box logits `[B, 4·16, H, W]` and class logits `[B, classes, H, W]`.
+    fn branches(
+        &self,
+        features: [Tensor<4>; 3],
+    ) -> impl Iterator<Item = (Tensor<4>, Tensor<4>)> + '_ {
+        features.into_iter().enumerate().map(|(i, x)| {
+            let boxes = run(&self.cv2[i], x.clone());
+            (boxes, run(&self.cv3[i], x))
+        })
+    }
+
+    /// Concatenates the levels' outputs `[B, C, H, W]` into `[B, C, A]` (anchor order of
     /// [`Anchors`]).
     pub fn flatten(levels: &[Tensor<4>]) -> Tensor<3> {
         let flat: Vec<Tensor<3>> = levels
@@ -231,20 +248,12 @@ impl Detect {
         Ok(distances)
     }
 
-    /// Decoded predictions of raw level outputs: boxes `[B, A, 4]` (`x1, y1, x2, y2` in input
-    /// pixels) and class probabilities `[B, A, classes]`.
-    pub fn decode(&self, levels: &[Tensor<4>]) -> (Tensor<3>, Tensor<3>) {
-        let sizes: Vec<[usize; 2]> = levels
-            .iter()
-            .map(|l| {
-                let [_, _, h, w] = l.dims();
-                [h, w]
-            })
-            .collect();
-        let anchors = Anchors::new(&sizes);
-        let flat = Self::flatten(levels);
-        let device = flat.device();
-        let distances = self.distances(flat.clone().narrow(1, 0, 4 * REG_MAX));
+    /// Decoded predictions of raw outputs: boxes `[B, A, 4]` (`x1, y1, x2, y2` in input pixels)
+    /// and class probabilities `[B, A, classes]`.
+    pub fn decode(&self, output: &HeadOutput) -> (Tensor<3>, Tensor<3>) {
+        let anchors = output.anchors();
+        let device = output.boxes.device();
+        let distances = self.distances(output.boxes.clone());
         let a = anchors.len();
         let xy: Vec<f32> = anchors
             .points
@@ -259,7 +268,7 @@ impl Detect {
         let top_left = centres.clone().sub(lt).mul(strides.clone());
         let bottom_right = centres.add(rb).mul(strides);
         let boxes = Tensor::cat(vec![top_left, bottom_right], 1).swap_dims(1, 2);
-        let scores = sigmoid(flat.narrow(1, 4 * REG_MAX, self.num_classes)).swap_dims(1, 2);
+        let scores = sigmoid(output.classes.clone()).swap_dims(1, 2);
         (boxes, scores)
     }
 
@@ -278,6 +287,48 @@ impl Detect {
             num_classes: self.num_classes,
         }
     }
+}
+
+/// The raw outputs of all levels, anchors in the order of [`Anchors`].
+#[derive(Debug, Clone)]
+pub struct HeadOutput {
+    /// Box logits `[B, 4·16, A]`.
+    pub boxes: Tensor<3>,
+    /// Class logits `[B, classes, A]`.
+    pub classes: Tensor<3>,
+    /// Each level's `[height, width]`.
+    pub sizes: Vec<[usize; 2]>,
+}
+
+impl HeadOutput {
+    /// From raw outputs per level `[B, 4·16 + classes, H, W]` (box logits first), as
+    /// [`Detect::forward`] and the serving plans give them.
+    pub fn from_levels(levels: &[Tensor<4>]) -> Self {
+        let flat = Detect::flatten(levels);
+        let [_, channels, _] = flat.dims();
+        let classes = channels.saturating_sub(4 * REG_MAX);
+        Self {
+            sizes: level_sizes(levels),
+            boxes: narrow(flat.clone(), 1, 0, 4 * REG_MAX),
+            classes: narrow(flat, 1, 4 * REG_MAX, classes),
+        }
+    }
+
+    /// The anchors of the levels.
+    pub fn anchors(&self) -> Anchors {
+        Anchors::new(&self.sizes)
+    }
+}
+
+/// `[height, width]` of each `[B, C, H, W]` level.
+fn level_sizes(levels: &[Tensor<4>]) -> Vec<[usize; 2]> {
+    levels
+        .iter()
+        .map(|l| {
+            let [_, _, h, w] = l.dims();
+            [h, w]
+        })
+        .collect()
 }
 
 fn run(branch: &[HeadLayer], mut x: Tensor<4>) -> Tensor<4> {

@@ -12,10 +12,10 @@ use burn::tensor::{Int, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::assign::{AssignerConfig, GtBox, assign};
-use super::head::{Anchors, Detect, REG_MAX};
+use super::head::{Anchors, Detect, HeadOutput, REG_MAX};
 use super::postprocess::Xyxy;
 use crate::error::MlError;
-use crate::kernels::{channels_last, narrow};
+use crate::kernels::channels_last;
 use crate::models::activation::sigmoid_one;
 
 /// Loss gains (Ultralytics' `box`, `cls`, `dfl` hyper-parameters) and assigner settings.
@@ -193,28 +193,20 @@ pub struct DetectionLoss {
 }
 
 impl DetectionLoss {
-    /// The loss of raw level outputs against each image's boxes (input pixels): the tensor to
+    /// The loss of the head's raw outputs against each image's boxes (input pixels): the tensor to
     /// back-propagate (weighted sum × batch size) and its parts.
     pub fn forward(
         &self,
         head: &Detect,
-        levels: &[Tensor<4>],
+        output: &HeadOutput,
         targets: &[Vec<GtBox>],
     ) -> Result<(Tensor<1>, LossParts), MlError> {
-        let sizes: Vec<[usize; 2]> = levels
-            .iter()
-            .map(|l| {
-                let [_, _, h, w] = l.dims();
-                [h, w]
-            })
-            .collect();
-        let anchors = Anchors::new(&sizes);
-        let flat = Detect::flatten(levels);
-        let [batch, _, a] = flat.dims();
+        let anchors = output.anchors();
+        let [batch, _, a] = output.boxes.dims();
         let nc = head.num_classes;
-        let device = flat.device();
-        let pred_distri = narrow(flat.clone(), 1, 0, 4 * REG_MAX);
-        let pred_cls = narrow(flat, 1, 4 * REG_MAX, nc);
+        let device = output.boxes.device();
+        let pred_distri = output.boxes.clone();
+        let pred_cls = output.classes.clone();
 
         // Assignment on detached predictions.
         let logits = host(pred_cls.clone().detach())?;

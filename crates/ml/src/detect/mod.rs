@@ -18,7 +18,7 @@ pub mod weights;
 
 pub use augment::DetectionOptions;
 pub use engine::{Detection, DetectorEngine, load_artefact};
-pub use head::{Anchors, Detect, REG_MAX, STRIDES};
+pub use head::{Anchors, Detect, HeadOutput, REG_MAX, STRIDES};
 pub use metrics::{CocoEvaluator, CocoMetrics, EvalBox};
 pub use model::{YoloSize, YoloV8};
 pub use postprocess::{BoxPrediction, Letterbox, NmsOptions};

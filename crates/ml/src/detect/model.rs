@@ -8,7 +8,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use super::blocks::{C2f, ConvBnSilu, Sppf};
-use super::head::Detect;
+use super::head::{Detect, HeadOutput};
 use super::weights::ULTRALYTICS;
 use crate::error::MlError;
 use crate::models::Architecture;
@@ -170,6 +170,16 @@ impl YoloV8 {
 
     /// Raw outputs of P3, P4, P5 (`[B, 64 + classes, H/s, W/s]`).
     pub fn forward(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
+        self.detect.forward(self.features(x))
+    }
+
+    /// Raw outputs of all levels, box and class logits apart (training and evaluation).
+    pub fn forward_flat(&self, x: Tensor<4>) -> HeadOutput {
+        self.detect.forward_flat(self.features(x))
+    }
+
+    /// The neck's outputs at P3, P4, P5.
+    fn features(&self, x: Tensor<4>) -> [Tensor<4>; 3] {
         let l = &self.layers;
         let cat = |a: Tensor<4>, b: Tensor<4>| crate::kernels::cat(vec![a, b], 1);
         let mut x = x;
@@ -183,7 +193,7 @@ impl YoloV8 {
         let n3 = l[15].forward(cat(l[13].forward(h4.clone()), p3));
         let n4 = l[18].forward(cat(l[16].forward(n3.clone()), h4));
         let n5 = l[21].forward(cat(l[19].forward(n4.clone()), p5));
-        self.detect.forward([n3, n4, n5])
+        [n3, n4, n5]
     }
 
     /// Folds every BatchNorm into its convolution (inference only: do not train or export).
@@ -264,8 +274,12 @@ mod tests {
         let levels = model.forward(Tensor::zeros([2, 3, 64, 96], &device));
         let dims: Vec<[usize; 4]> = levels.iter().map(|l| l.dims()).collect();
         assert_eq!(dims, vec![[2, 69, 8, 12], [2, 69, 4, 6], [2, 69, 2, 3]]);
-        let (boxes, scores) = model.detect.decode(&levels);
+        let (boxes, scores) = model.detect.decode(&HeadOutput::from_levels(&levels));
         assert_eq!(boxes.dims(), [2, 96 + 24 + 6, 4]);
         assert_eq!(scores.dims(), [2, 126, 5]);
+        let flat = model.forward_flat(Tensor::zeros([2, 3, 64, 96], &device));
+        assert_eq!(flat.boxes.dims(), [2, 64, 126]);
+        assert_eq!(flat.classes.dims(), [2, 5, 126]);
+        assert_eq!(flat.sizes, vec![[8, 12], [4, 6], [2, 3]]);
     }
 }

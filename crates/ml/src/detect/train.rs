@@ -145,15 +145,15 @@ fn validate(
             return Err(MlError::Cancelled);
         }
         let batch = batch?;
-        let levels = model.forward(batch.images_tensor(device));
-        let (_, parts) = loss.forward(&model.detect, &levels, &batch.targets)?;
+        let output = model.forward_flat(batch.images_tensor(device));
+        let (_, parts) = loss.forward(&model.detect, &output, &batch.targets)?;
         sums.add(&parts, batch.len());
         let images: Vec<(Letterbox, NmsOptions)> = batch
             .letterboxes
             .iter()
             .map(|lb| (*lb, NmsOptions::EVALUATION))
             .collect();
-        let found = detections_of(model, &levels, &images)?;
+        let found = detections_of(model, &output, &images)?;
         for (&index, detections) in batch.indices.iter().zip(found) {
             let truth: Vec<EvalBox> = source
                 .boxes(index)
@@ -306,8 +306,8 @@ pub fn train_detector(
             let step_started = Instant::now();
             let batch = batch?;
             lr = schedule.lr(state.global_step);
-            let levels = model.forward(batch.images_tensor(&device));
-            let (total, parts) = loss.forward(&model.detect, &levels, &batch.targets)?;
+            let output = model.forward_flat(batch.images_tensor(&device));
+            let (total, parts) = loss.forward(&model.detect, &output, &batch.targets)?;
             crate::train::check_finite(parts.total(), epoch, index)?;
             let grads = GradientsParams::from_grads(total.backward(), &model);
             model = optimizer.step(lr, model, grads);

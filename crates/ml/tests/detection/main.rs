@@ -9,7 +9,8 @@ use ml::data::synthetic::write_detection_dataset;
 use ml::detect::assign::GtBox;
 use ml::detect::loss::DetectionLoss;
 use ml::detect::{
-    CocoEvaluator, Detect, DetectionOptions, DetectorEngine, EvalBox, NmsOptions, YoloSize, YoloV8,
+    CocoEvaluator, Detect, DetectionOptions, DetectorEngine, EvalBox, HeadOutput, NmsOptions,
+    YoloSize, YoloV8,
 };
 use ml::infer::{EngineOptions, ImageInput};
 use ml::train::{
@@ -379,7 +380,7 @@ fn ultralytics_weights_give_ultralytics_outputs() -> TestResult {
         println!("eval raw outputs (folded: {folded}): max |difference| = {diff:e}");
         assert!(diff < 1e-3, "{diff}");
 
-        let (xyxy, probabilities) = m.detect.decode(&levels);
+        let (xyxy, probabilities) = m.detect.decode(&HeadOutput::from_levels(&levels));
         let xyxy = values(xyxy)?;
         let probabilities = values(probabilities)?;
         let (_, decoded) = read_f32(&io, "decoded")?; // [B, 4 + 80, A]: cx, cy, w, h, scores
@@ -415,7 +416,7 @@ fn ultralytics_weights_give_ultralytics_outputs() -> TestResult {
         YoloV8::new(YoloSize::N, 80, &train_device),
         &dir.join("yolov8n.safetensors"),
     )?;
-    let levels = model.forward(x.to_device(&train_device));
+    let levels = model.forward(x.clone().to_device(&train_device));
     let flat = values(Detect::flatten(&levels).detach())?;
     let (_, boxes) = read_f32(&io, "train_boxes")?;
     let (_, scores) = read_f32(&io, "train_scores")?;
@@ -438,7 +439,9 @@ fn ultralytics_weights_give_ultralytics_outputs() -> TestResult {
             xyxy: [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0],
         });
     }
-    let (_, parts) = DetectionLoss::default().forward(&model.detect, &levels, &gts)?;
+    // The training path: box and class logits never concatenated.
+    let output = model.forward_flat(x.to_device(&train_device));
+    let (_, parts) = DetectionLoss::default().forward(&model.detect, &output, &gts)?;
     let (_, expected) = read_f32(&io, "loss_items")?;
     let ours = [
         parts.box_loss as f32,
