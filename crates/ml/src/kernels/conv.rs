@@ -255,30 +255,28 @@ fn forward_with(shape: &ConvShape, x: &[f32], weight: &[f32], products: Products
     }
     match products {
         Products::Taps(groups) => {
-            let (taps, per_group) = (Taps::new(shape), shape.batch.div_ceil(groups));
-            let image_len = shape.one_image().input_len();
-            out.par_chunks_mut(per_group * cout * p)
-                .zip(x.par_chunks(per_group * image_len))
-                .for_each(|(out, images)| {
-                    let mut padded = pool::scratch(taps.padded_len());
-                    let mut spread = pool::scratch(taps.spread_len());
-                    for (image, out) in images.chunks(image_len).zip(out.chunks_mut(cout * p)) {
-                        taps.pad(image, &mut padded);
-                        taps.forward(&padded, weight.data, &mut spread, out);
-                    }
-                });
+            let taps = Taps::new(shape);
+            let scratch = || {
+                let padded = pool::scratch(taps.padded_len());
+                (padded, pool::scratch(taps.spread_len()))
+            };
+            let groups = ImageGroups::new(shape, groups, cout * p);
+            groups.run(&mut out, x, scratch, |(padded, spread), out, image| {
+                taps.pad(image, padded);
+                taps.forward(padded, weight.data, spread, out);
+            });
         }
         Products::ImageGroups(groups) => {
-            let (one, per_group) = (shape.one_image(), shape.batch.div_ceil(groups));
-            let image_len = one.input_len();
-            out.par_chunks_mut(per_group * cout * p)
-                .zip(x.par_chunks(per_group * image_len))
-                .for_each(|(out, images)| {
-                    let mut cols = one.image_scratch();
-                    for (image, out) in images.chunks(image_len).zip(out.chunks_mut(cout * p)) {
-                        matmul(out, weight, one.image_cols(image, &mut cols), false);
-                    }
-                });
+            let one = shape.one_image();
+            let groups = ImageGroups::new(shape, groups, cout * p);
+            groups.run(
+                &mut out,
+                x,
+                || one.image_scratch(),
+                |cols, out, image| {
+                    matmul(out, weight, one.image_cols(image, cols), false);
+                },
+            );
         }
         Products::PerImage if shape.is_pointwise() => {
             // im2col of a pointwise convolution is each image's own `[Cin, P]` planes.
@@ -324,36 +322,34 @@ fn input_grad_with(
     }
     match products {
         Products::Taps(groups) => {
-            let (taps, per_group) = (Taps::new(shape), shape.batch.div_ceil(groups));
-            let image_len = shape.one_image().input_len();
-            dx.par_chunks_mut(per_group * image_len)
-                .zip(grad.par_chunks(per_group * cout * p))
-                .for_each(|(dx, grad)| {
-                    let mut spread = pool::scratch(taps.spread_len());
-                    let mut dpadded = pool::scratch(taps.padded_len());
-                    for (dx, grad) in dx.chunks_mut(image_len).zip(grad.chunks(cout * p)) {
-                        taps.spread(grad, &mut spread);
-                        taps.input_grad(&spread, weight, &mut dpadded, dx);
-                    }
-                });
+            let taps = Taps::new(shape);
+            let scratch = || {
+                let spread = pool::scratch(taps.spread_len());
+                (spread, pool::scratch(taps.padded_len()))
+            };
+            let groups = ImageGroups::new(shape, groups, cout * p).backward();
+            groups.run(&mut dx, grad, scratch, |(spread, dpadded), dx, grad| {
+                taps.spread(grad, spread);
+                taps.input_grad(spread, weight, dpadded, dx);
+            });
         }
         Products::ImageGroups(groups) => {
-            let (one, per_group) = (shape.one_image(), shape.batch.div_ceil(groups));
-            let image_len = one.input_len();
-            dx.par_chunks_mut(per_group * image_len)
-                .zip(grad.par_chunks(per_group * cout * p))
-                .for_each(|(dx, grad)| {
-                    let mut dcols = one.image_scratch();
-                    for (dx, grad) in dx.chunks_mut(image_len).zip(grad.chunks(cout * p)) {
-                        let grad = MatRef::dense(grad, cout, p);
-                        if one.is_pointwise() {
-                            matmul(dx, weight_t, grad, false);
-                        } else {
-                            matmul(&mut dcols, weight_t, grad, false);
-                            col2im_image(&one, &mut dcols, dx);
-                        }
+            let one = shape.one_image();
+            let groups = ImageGroups::new(shape, groups, cout * p).backward();
+            groups.run(
+                &mut dx,
+                grad,
+                || one.image_scratch(),
+                |dcols, dx, grad| {
+                    let grad = MatRef::dense(grad, cout, p);
+                    if one.is_pointwise() {
+                        matmul(dx, weight_t, grad, false);
+                    } else {
+                        matmul(dcols, weight_t, grad, false);
+                        col2im_image(&one, dcols, dx);
                     }
-                });
+                },
+            );
         }
         Products::PerImage if shape.is_pointwise() => {
             for (dx, grad) in dx.chunks_mut(k * p).zip(grad.chunks(cout * p)) {
@@ -534,6 +530,54 @@ where
             .for_each(|(a, b)| *a += b);
     }
     sum
+}
+
+/// The batch shared out in contiguous groups of images, one per thread, and how many values each
+/// image has in the slice written (`out`) and the slice read (`input`).
+#[derive(Debug, Clone, Copy)]
+struct ImageGroups {
+    per_group: usize,
+    out: usize,
+    input: usize,
+}
+
+impl ImageGroups {
+    /// `groups` groups of `shape`'s images, written per image `out` values (the output) from its
+    /// input image.
+    fn new(shape: &ConvShape, groups: usize, out: usize) -> Self {
+        Self {
+            per_group: shape.batch.div_ceil(groups),
+            out,
+            input: shape.one_image().input_len(),
+        }
+    }
+
+    /// The other direction: the input (gradient) written from the output (gradient).
+    fn backward(self) -> Self {
+        Self {
+            out: self.input,
+            input: self.out,
+            ..self
+        }
+    }
+
+    /// `each(scratch, written, read)` for every image, the groups over the threads, each group
+    /// with the scratch `scratch()` makes, its images in order.
+    fn run<S, M, F>(&self, written: &mut [f32], read: &[f32], scratch: M, each: F)
+    where
+        M: Fn() -> S + Sync,
+        F: Fn(&mut S, &mut [f32], &[f32]) + Sync,
+    {
+        written
+            .par_chunks_mut(self.per_group * self.out)
+            .zip(read.par_chunks(self.per_group * self.input))
+            .for_each(|(written, read)| {
+                let mut state = scratch();
+                for (written, read) in written.chunks_mut(self.out).zip(read.chunks(self.input)) {
+                    each(&mut state, written, read);
+                }
+            });
+    }
 }
 
 fn check_lengths(shape: &ConvShape, x: usize, weight: usize, grad: Option<usize>) {
