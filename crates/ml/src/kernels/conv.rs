@@ -176,7 +176,7 @@ impl ConvShape {
     }
 
     /// The same convolution on one image.
-    fn one_image(&self) -> Self {
+    pub(super) fn one_image(&self) -> Self {
         Self { batch: 1, ..*self }
     }
 

@@ -48,7 +48,7 @@ impl Taps {
     /// The geometry of `shape` (stride 1) for one image.
     pub(super) fn new(shape: &ConvShape) -> Self {
         debug_assert_eq!(shape.stride, [1, 1], "taps need stride 1");
-        let shape = ConvShape { batch: 1, ..*shape };
+        let shape = shape.one_image();
         let width = shape.input[1] + shape.padding[1] + shape.padding_end[1];
         let height = shape.input[0] + shape.padding[0] + shape.padding_end[0];
         let [rows, columns] = shape.output();
