@@ -16,6 +16,7 @@ pub mod models;
 pub mod nhwc;
 mod pool;
 pub mod rng;
+mod simd;
 pub mod train;
 
 pub use device::DeviceSpec;

@@ -13,6 +13,7 @@ use super::loss::host;
 use crate::error::MlError;
 use crate::kernels::narrow;
 use crate::models::activation::exp_one;
+use crate::simd::vectorized;
 
 /// DFL bins per box side (`reg_max`).
 pub const REG_MAX: usize = 16;
@@ -240,7 +241,7 @@ impl Detect {
             .par_chunks_mut(anchors)
             .zip(logits.par_chunks(REG_MAX * anchors))
             .for_each(|(out, side)| {
-                pulp::Arch::new().dispatch(
+                vectorized(
                     #[inline(always)]
                     || expected_bin(side, &bins, out),
                 )

@@ -19,6 +19,7 @@ use rayon::prelude::*;
 
 use crate::models::activation::{Activation, silu_derivative, silu_one};
 use crate::pool;
+use crate::simd::vectorized;
 
 /// The geometry of a BatchNorm input `[batch, channels, pixels…]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,20 +73,25 @@ pub(crate) fn forward(
     let (mean, variance): (Vec<f32>, Vec<f32>) = (0..shape.channels)
         .into_par_iter()
         .map(|c| {
-            let planes = || (0..shape.batch).map(|n| shape.plane(x, n, c));
-            let mean = planes().map(sum).sum::<f64>() / shape.samples();
-            let variance = planes()
-                .map(|p| squared_deviations(p, mean as f32))
-                .sum::<f64>()
-                / shape.samples();
-            (mean as f32, variance as f32)
+            vectorized(
+                #[inline(always)]
+                || {
+                    let planes = || (0..shape.batch).map(|n| shape.plane(x, n, c));
+                    let mean = planes().map(sum).sum::<f64>() / shape.samples();
+                    let variance = planes()
+                        .map(|p| squared_deviations(p, mean as f32))
+                        .sum::<f64>()
+                        / shape.samples();
+                    (mean as f32, variance as f32)
+                },
+            )
         })
         .unzip();
     let affine = affine(gamma, beta, &mean, &variance, epsilon);
     let mut output = pool::zeros(shape.len());
     per_plane(shape, &mut output, |c, out, n| {
         let (x, affine) = (shape.plane(x, n, c), affine[c]);
-        pulp::Arch::new().dispatch(
+        vectorized(
             #[inline(always)]
             || match activation {
                 Activation::Identity => each_normalised(out, x, affine, |o, y| *o = y),
@@ -170,7 +176,7 @@ pub(crate) fn backward(shape: &NormShape, saved: &Saved<'_>, grad: &mut [f32]) -
     let affine = affine(gamma, beta, mean, variance, epsilon);
     let plane_sums = per_plane(shape, grad, |c, plane, n| {
         let (x, affine) = (shape.plane(x, n, c), affine[c]);
-        pulp::Arch::new().dispatch(
+        vectorized(
             #[inline(always)]
             || {
                 match activation {
@@ -211,9 +217,14 @@ pub(crate) fn backward(shape: &NormShape, saved: &Saved<'_>, grad: &mut [f32]) -
         .collect();
     per_plane(shape, grad, |c, plane, n| {
         let ((a, b, offset), centre) = (coefficients[c], mean[c]);
-        for (g, v) in plane.iter_mut().zip(shape.plane(x, n, c)) {
-            *g = a * *g + b * (v - centre) + offset;
-        }
+        vectorized(
+            #[inline(always)]
+            || {
+                for (g, v) in plane.iter_mut().zip(shape.plane(x, n, c)) {
+                    *g = a * *g + b * (v - centre) + offset;
+                }
+            },
+        );
     });
     [gamma_grad, beta_grad]
 }
