@@ -34,7 +34,7 @@ mod tests {
     #[test]
     fn runs_the_body_once_with_its_captures() {
         let mut calls = 0;
-        let mut values = vec![1.0f32; 37];
+        let mut values = [1.0f32; 37];
         let total = vectorized(
             #[inline(always)]
             || {
