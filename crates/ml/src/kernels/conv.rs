@@ -44,6 +44,9 @@ const PER_IMAGE_PIXELS: usize = 1024;
 /// Output pixels per image from which a stride-1 convolution with enough input channels runs by
 /// taps (one thread per group of images).
 const TAP_PIXELS: usize = 64;
+/// Input channels from which a wide layer's weight gradient may go by image groups (see
+/// [`Tuning::wide_weight_grad_by_groups`]).
+const WIDE_WEIGHT_GRAD_CHANNELS: usize = 32;
 
 /// The thresholds of [`ConvShape::products`] that depend on gemm's microkernel, each measured
 /// with every path on YOLOv8n's training shapes (batch 8 at 320², minimum of 5–7 runs).
@@ -54,7 +57,8 @@ struct Tuning {
     /// Input channels from which a stride-1 convolution runs by taps.
     tap_channels: usize,
     /// Whether the weight gradient of a layer run by taps goes by im2col image groups instead
-    /// when it has at least [`PER_IMAGE_PIXELS`] output pixels and 32 input channels.
+    /// when it has at least [`PER_IMAGE_PIXELS`] output pixels and [`WIDE_WEIGHT_GRAD_CHANNELS`]
+    /// input channels.
     wide_weight_grad_by_groups: bool,
 }
 
@@ -210,12 +214,15 @@ impl ConvShape {
     /// How the weight-gradient pass runs: as [`Self::products`], except that wide layers run by
     /// taps may go by image groups (see [`Tuning::wide_weight_grad_by_groups`]).
     fn weight_products(&self) -> Products {
-        let tuning = Tuning::here();
+        self.weight_products_tuned(Tuning::here())
+    }
+
+    fn weight_products_tuned(&self, tuning: Tuning) -> Products {
         match self.products_tuned(tuning) {
             Products::Taps(groups)
                 if tuning.wide_weight_grad_by_groups
                     && self.output_pixels() >= PER_IMAGE_PIXELS
-                    && self.in_channels >= 32 =>
+                    && self.in_channels >= WIDE_WEIGHT_GRAD_CHANNELS =>
             {
                 Products::ImageGroups(groups)
             }
@@ -891,6 +898,42 @@ fn col2im_image(shape: &ConvShape, dcols: &mut [f32], dx: &mut [f32]) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// YOLOv8n's 3×3 stride-1 layers at batch 8 take the paths each instruction set's tuning
+    /// names: narrow layers by taps only with AVX-512, wide weight gradients by image groups.
+    #[test]
+    fn paths_follow_the_tuning() {
+        let layer = |channels: usize, size: usize| ConvShape {
+            batch: 8,
+            in_channels: channels,
+            out_channels: channels,
+            input: [size, size],
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            padding_end: [1, 1],
+            dilation: [1, 1],
+        };
+        let threads = rayon::current_num_threads().max(1);
+        if !8usize.is_multiple_of(threads) && 8 < 3 * threads {
+            return; // a thread count the batch does not share out among
+        }
+        let groups = threads.min(8);
+        let (narrow, wide, small) = (layer(16, 80), layer(80, 40), layer(128, 10));
+        let paths = |shape: &ConvShape, tuning| {
+            (
+                shape.products_tuned(tuning),
+                shape.weight_products_tuned(tuning),
+            )
+        };
+        let (taps, images) = (Products::Taps(groups), Products::ImageGroups(groups));
+        assert_eq!(paths(&narrow, Tuning::AVX512), (taps, taps));
+        assert_eq!(paths(&narrow, Tuning::AVX2), (images, images));
+        assert_eq!(paths(&wide, Tuning::AVX512), (taps, images));
+        assert_eq!(paths(&wide, Tuning::AVX2), (taps, taps));
+        assert_eq!(paths(&small, Tuning::AVX512), (taps, taps));
+        assert_eq!(paths(&small, Tuning::AVX2), (taps, taps));
+    }
 
     /// "Same" stride-1 convolutions (where one image's col2im adds each tap in one run) give the
     /// batched input gradient, with several groups.
