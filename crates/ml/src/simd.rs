@@ -1,12 +1,14 @@
 //! Loops compiled for the widest instruction set the CPU has.
 //!
 //! pulp's `Arch::dispatch` runs a `WithSimd` value inside one function per instruction set
-//! (`#[target_feature]` AVX-512, AVX2, …); loops inlined there vectorise with that set. A plain
-//! closure handed to `dispatch` is called through its `FnOnce::call_once` shim, and when the
-//! closure's body is a whole loop that shim is not inlined: the loop is then compiled for the
-//! SSE2 baseline. Measured here (`perf annotate`, AVX-512 Xeon), BatchNorm + SiLU ran 4-lane
-//! `divps`/`mulps` that way. [`vectorized`] calls its body through `Fn::call`, which inlines (the
-//! body must be `#[inline(always)]`, and so must what it calls).
+//! (`#[target_feature]` AVX-512, AVX2, …); loops inlined there vectorise with that set. pulp calls
+//! a plain closure handed to `dispatch` as `FnOnce`, i.e. through the closure's `call_once` shim,
+//! and when the closure's body is a whole loop that shim is not inlined: the loop is compiled for
+//! the SSE2 baseline. Seen with `perf annotate` on an AVX-512 Xeon: BatchNorm + SiLU ran 4-lane
+//! `divps`/`mulps` that way. [`vectorized`] calls its body as `FnMut`, which for `Fn` and `FnMut`
+//! closures is the closure's own function (no shim), inlined when marked `#[inline(always)]` (as
+//! must be what it calls). Kernels written as `WithSimd` types (`activation::Map`, the plans'
+//! epilogues) need no wrapper.
 
 /// `body()` compiled for the widest instruction set pulp finds on this CPU. Mark the closure
 /// `#[inline(always)]`.

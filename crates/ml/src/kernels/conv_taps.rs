@@ -16,8 +16,9 @@
 //! matrix ran at 47–54 GFLOP/s, each `K = 80` tap product at 58–64 (with accumulation and the
 //! strided weight view); with few input channels the tap products fall behind (16 channels: 43
 //! against 63), hence a minimum of input channels (`Tuning` in `conv.rs`; 16 with AVX-512's
-//! larger blocks and L2, where an im2col matrix of 16 channels no longer fits). Inside a YOLOv8n training step (both threads busy, gemm
-//! packing each shifted view as it packed the im2col matrix) the gain is smaller: over seven
+//! larger blocks and L2, where an im2col matrix of 16 channels no longer fits). Inside a YOLOv8n
+//! training step (both threads busy, gemm packing each shifted view as it packed the im2col
+//! matrix) the gain is smaller: over seven
 //! alternating runs the layers that qualify took a median 143 against 151 ms per step forward,
 //! 137 against 143 for the input gradient and 134 against 132 for the weight gradient, without
 //! the im2col buffers (peak RSS 372–386 against 394 MiB).
