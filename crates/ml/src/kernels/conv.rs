@@ -193,21 +193,26 @@ impl ConvShape {
         self.products_tuned(Tuning::here())
     }
 
-    fn products_tuned(&self, tuning: Tuning) -> Products {
+    /// The number of image groups, one per thread, when the batch shares out evenly enough among
+    /// rayon's threads (a multiple of them, or at least three images per thread).
+    fn image_groups(&self) -> Option<usize> {
         let threads = rayon::current_num_threads().max(1);
-        let shares = self.batch.is_multiple_of(threads) || self.batch >= 3 * threads;
+        (self.batch.is_multiple_of(threads) || self.batch >= 3 * threads)
+            .then(|| threads.min(self.batch))
+    }
+
+    fn products_tuned(&self, tuning: Tuning) -> Products {
         let by_taps = self.stride == [1, 1]
             && !self.is_pointwise()
             && self.in_channels >= tuning.tap_channels
             && self.output_pixels() >= TAP_PIXELS;
-        if shares && by_taps {
-            Products::Taps(threads.min(self.batch))
-        } else if shares && self.output_pixels() >= tuning.group_pixels {
-            Products::ImageGroups(threads.min(self.batch))
-        } else if self.output_pixels() >= PER_IMAGE_PIXELS {
-            Products::PerImage
-        } else {
-            Products::Batched
+        match self.image_groups() {
+            Some(groups) if by_taps => Products::Taps(groups),
+            Some(groups) if self.output_pixels() >= tuning.group_pixels => {
+                Products::ImageGroups(groups)
+            }
+            _ if self.output_pixels() >= PER_IMAGE_PIXELS => Products::PerImage,
+            _ => Products::Batched,
         }
     }
 
@@ -914,12 +919,10 @@ mod tests {
             padding_end: [1, 1],
             dilation: [1, 1],
         };
-        let threads = rayon::current_num_threads().max(1);
-        if !8usize.is_multiple_of(threads) && 8 < 3 * threads {
-            return; // a thread count the batch does not share out among
-        }
-        let groups = threads.min(8);
         let (narrow, wide, small) = (layer(16, 80), layer(80, 40), layer(128, 10));
+        let Some(groups) = narrow.image_groups() else {
+            return; // a thread count the batch does not share out among
+        };
         let paths = |shape: &ConvShape, tuning| {
             (
                 shape.products_tuned(tuning),
