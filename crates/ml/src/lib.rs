@@ -23,3 +23,4 @@ pub use device::DeviceSpec;
 pub use error::MlError;
 pub use models::{Architecture, Classifier};
 pub mod sam3;
+mod winograd;

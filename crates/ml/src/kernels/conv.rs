@@ -36,6 +36,7 @@ use rayon::prelude::*;
 use std::ops::Range;
 
 use super::conv_taps::Taps;
+use super::conv_winograd::Winograd;
 use crate::gemm::{MatRef, matmul, matmul_add, matmul_rows};
 use crate::pool::{self, Scratch};
 
@@ -60,17 +61,21 @@ struct Tuning {
     /// when it has at least [`PER_IMAGE_PIXELS`] output pixels and [`WIDE_WEIGHT_GRAD_CHANNELS`]
     /// input channels.
     wide_weight_grad_by_groups: bool,
+    /// Channels (input and output) from which a 3×3, stride-1, padding-1 convolution runs by
+    /// Winograd's F(2×2, 3×3) (`usize::MAX`: never).
+    winograd_channels: usize,
 }
 
 impl Tuning {
     /// AVX2 (8-lane microkernels, measured on a 2-core AMD EPYC Zen 3): with 16 input channels
     /// a tap product ran at 43 against 63 GFLOP/s for the im2col product; image groups from 256
     /// pixels; the weight gradients by taps and by image groups tied (134 against 132 ms per
-    /// step).
+    /// step). Winograd not measured with 8-lane kernels, so not used.
     const AVX2: Self = Self {
         group_pixels: 256,
         tap_channels: 64,
         wide_weight_grad_by_groups: false,
+        winograd_channels: usize::MAX,
     };
 
     /// AVX-512 (gemm's 64×6 microkernel, measured on a 2-core Xeon with 2 MiB L2 per core): one
@@ -80,10 +85,15 @@ impl Tuning {
     /// input channels were 10–25 % faster by image groups (80→80: 8.5–8.8 against 10.0–13.0 ms)
     /// while at 20² and below taps won or tied; image groups beat one batched product down to
     /// 10² (1×1 512→256: 1.10 against 1.31 ms).
+    ///
+    /// F(2×2, 3×3) from 64 channels (measured on a 2-core AMD EPYC Zen 4, 1 MiB L2 per core):
+    /// 64–128 channel layers at 10²–40² took 0.68–0.94× the time of the best other path in all
+    /// three passes, 32 channels tied (0.95–1.05×), 16 channels at 80² lost (1.13–1.18×).
     const AVX512: Self = Self {
         group_pixels: 64,
         tap_channels: 16,
         wide_weight_grad_by_groups: true,
+        winograd_channels: 64,
     };
 
     /// The tuning of the microkernel gemm dispatches to on this CPU (AVX-512F with AVX2 and FMA).
@@ -104,7 +114,7 @@ impl Tuning {
 
 /// How the matrix products cover the batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Products {
+pub(super) enum Products {
     /// One product over the whole batch's `[·, N·P]` matrices, results moved to NCHW by a copy.
     Batched,
     /// One product per image split by gemm over the threads, reading and writing NCHW planes in
@@ -117,6 +127,9 @@ enum Products {
     /// As `ImageGroups`, each image's products one per kernel tap over its zero-padded planes
     /// instead of one over its im2col matrix (see [`super::conv_taps`]; stride 1 only).
     Taps(usize),
+    /// As `ImageGroups`, by Winograd's F(2×2, 3×3) over each group's tiles (see
+    /// [`super::conv_winograd`]; 3×3, stride 1, padding 1 only).
+    Winograd(usize),
 }
 
 /// The geometry of one convolution (groups 1).
@@ -206,7 +219,10 @@ impl ConvShape {
             && !self.is_pointwise()
             && self.in_channels >= tuning.tap_channels
             && self.output_pixels() >= TAP_PIXELS;
+        let winograd = Winograd::applies(self)
+            && self.in_channels.min(self.out_channels) >= tuning.winograd_channels;
         match self.image_groups() {
+            Some(groups) if winograd => Products::Winograd(groups),
             Some(groups) if by_taps => Products::Taps(groups),
             Some(groups) if self.output_pixels() >= tuning.group_pixels => {
                 Products::ImageGroups(groups)
@@ -328,7 +344,12 @@ pub(crate) fn forward(shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> 
     forward_with(shape, x, weight, shape.products())
 }
 
-fn forward_with(shape: &ConvShape, x: &[f32], weight: &[f32], products: Products) -> Vec<f32> {
+pub(super) fn forward_with(
+    shape: &ConvShape,
+    x: &[f32],
+    weight: &[f32],
+    products: Products,
+) -> Vec<f32> {
     check_lengths(shape, x.len(), weight.len(), None);
     let (k, p) = (shape.patch(), shape.output_pixels());
     let (q, cout) = (shape.batch * p, shape.out_channels);
@@ -338,6 +359,9 @@ fn forward_with(shape: &ConvShape, x: &[f32], weight: &[f32], products: Products
         return out;
     }
     match products {
+        Products::Winograd(groups) => {
+            Winograd::new(shape).forward(x, weight.data, &mut out, groups)
+        }
         Products::Taps(groups) => {
             let taps = Taps::new(shape);
             let scratch = || {
@@ -390,7 +414,7 @@ pub(crate) fn input_grad(shape: &ConvShape, weight: &[f32], grad: &[f32]) -> Vec
     input_grad_with(shape, weight, grad, shape.products())
 }
 
-fn input_grad_with(
+pub(super) fn input_grad_with(
     shape: &ConvShape,
     weight: &[f32],
     grad: &[f32],
@@ -405,6 +429,9 @@ fn input_grad_with(
         return dx;
     }
     match products {
+        Products::Winograd(groups) => {
+            Winograd::new(shape).input_grad(weight, grad, &mut dx, groups)
+        }
         Products::Taps(groups) => {
             let taps = Taps::new(shape);
             let scratch = || {
@@ -468,11 +495,17 @@ pub(crate) fn weight_grad(shape: &ConvShape, x: &[f32], grad: &[f32]) -> Vec<f32
     weight_grad_with(shape, x, grad, shape.weight_products())
 }
 
-fn weight_grad_with(shape: &ConvShape, x: &[f32], grad: &[f32], products: Products) -> Vec<f32> {
+pub(super) fn weight_grad_with(
+    shape: &ConvShape,
+    x: &[f32],
+    grad: &[f32],
+    products: Products,
+) -> Vec<f32> {
     check_lengths(shape, x.len(), shape.weight_len(), Some(grad.len()));
     match products {
         Products::ImageGroups(groups) => return weight_grad_by_groups(shape, x, grad, groups),
         Products::Taps(groups) => return weight_grad_by_taps(shape, x, grad, groups),
+        Products::Winograd(groups) => return Winograd::new(shape).weight_grad(x, grad, groups),
         Products::PerImage | Products::Batched => {}
     }
     let (k, q) = (shape.patch(), shape.batch * shape.output_pixels());
@@ -576,7 +609,7 @@ fn weight_grad_by_taps(shape: &ConvShape, x: &[f32], grad: &[f32], groups: usize
 /// `partial(images, output gradients, dst)` for each group of `groups` contiguous groups of
 /// images over the threads, each writing a `len`-value partial, summed in group order (the result
 /// does not depend on which thread ran which group).
-fn sum_over_groups<F>(
+pub(super) fn sum_over_groups<F>(
     shape: &ConvShape,
     x: &[f32],
     grad: &[f32],
@@ -930,12 +963,20 @@ mod tests {
             )
         };
         let (taps, images) = (Products::Taps(groups), Products::ImageGroups(groups));
+        let winograd = Products::Winograd(groups);
         assert_eq!(paths(&narrow, Tuning::AVX512), (taps, taps));
         assert_eq!(paths(&narrow, Tuning::AVX2), (images, images));
-        assert_eq!(paths(&wide, Tuning::AVX512), (taps, images));
+        assert_eq!(paths(&wide, Tuning::AVX512), (winograd, winograd));
         assert_eq!(paths(&wide, Tuning::AVX2), (taps, taps));
-        assert_eq!(paths(&small, Tuning::AVX512), (taps, taps));
+        assert_eq!(paths(&small, Tuning::AVX512), (winograd, winograd));
         assert_eq!(paths(&small, Tuning::AVX2), (taps, taps));
+        let wide_taps = ConvShape {
+            padding: [2, 2],
+            padding_end: [2, 2],
+            dilation: [2, 2],
+            ..wide
+        };
+        assert_eq!(paths(&wide_taps, Tuning::AVX512), (taps, images));
     }
 
     /// "Same" stride-1 convolutions (where one image's col2im adds each tap in one run) give the

@@ -12,6 +12,7 @@ mod autodiff;
 mod concat;
 mod conv;
 mod conv_taps;
+mod conv_winograd;
 
 pub(crate) use conv::channels_last;
 mod flex;

@@ -6,6 +6,7 @@ use std::ops::Range;
 use burn::nn::conv::Conv2d;
 use rayon::prelude::*;
 
+use super::winograd::WinogradKernels;
 use super::{FeatureMap, Window, tensor_values};
 use crate::error::MlError;
 use crate::gemm::{MatRef, matmul};
@@ -18,6 +19,9 @@ const TILE_ROWS: usize = 256;
 /// Below this many output pixels the layer is one product that gemm itself splits over threads
 /// (deep layers: few pixels, large weights that should be packed once).
 const SINGLE_PRODUCT_ROWS: usize = 2 * TILE_ROWS;
+/// Input and output channels from which a 3×3, stride-1, padding-1 convolution runs by
+/// Winograd's F(2×2, 3×3) (`super::winograd`).
+const WINOGRAD_CHANNELS: usize = 64;
 
 pub use crate::models::activation::Activation;
 
@@ -30,6 +34,8 @@ pub struct ConvNhwc {
     window: Window,
     weight: Vec<f32>,
     bias: Vec<f32>,
+    /// The kernels transformed for Winograd's F(2×2, 3×3), when the layer runs by it.
+    winograd: Option<WinogradKernels>,
 }
 
 impl ConvNhwc {
@@ -55,6 +61,11 @@ impl ConvNhwc {
                 }
             }
         }
+        let winograd = (window.kernel == [3, 3]
+            && window.stride == [1, 1]
+            && window.padding == [1; 4]
+            && in_channels.min(out_channels) >= WINOGRAD_CHANNELS)
+            .then(|| WinogradKernels::new(&source, out_channels, in_channels));
         let bias = match &conv.bias {
             Some(bias) => tensor_values(bias.val())?,
             None => vec![0.0; out_channels],
@@ -65,6 +76,7 @@ impl ConvNhwc {
             window,
             weight,
             bias,
+            winograd,
         })
     }
 
@@ -119,6 +131,10 @@ impl ConvNhwc {
             let res = residual.map(|r| &r.data[first_row * n..first_row * n + tile.len()]);
             epilogue(tile, &self.bias, res, activation);
         };
+        if let Some(winograd) = &self.winograd {
+            winograd.forward(x, channels, &mut out, finish);
+            return out;
+        }
         if rows <= SINGLE_PRODUCT_ROWS {
             if pointwise {
                 matmul(&mut out.data, x.rows(channels, 0..rows), weight, true);

@@ -15,6 +15,7 @@
 mod classifier;
 mod conv;
 mod ops;
+mod winograd;
 mod yolo;
 
 pub use classifier::ClassifierNhwc;

@@ -99,6 +99,27 @@ proptest! {
 }
 
 #[test]
+fn winograd_convolutions_match_burn() {
+    // 3×3, stride 1, padding 1 with ≥ 64 channels: the Winograd path, on odd and even sizes,
+    // with a residual and over a channel range.
+    for (height, width) in [(9, 13), (12, 6), (1, 3)] {
+        let conv = Conv2dConfig::new([64, 80], [3, 3])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(&device());
+        let x = random([2, 70, height, width]);
+        let middle = x.clone().narrow(1, 3, 64);
+        let want = conv.forward(middle);
+        let residual = random(want.dims());
+        let want = silu(want.add(residual.clone()));
+        let ours = ConvNhwc::from_burn(&conv).unwrap_or_else(|e| panic!("{e}"));
+        let input = FeatureMap::from_nchw(x).unwrap_or_else(|e| panic!("{e}"));
+        let residual = FeatureMap::from_nchw(residual).unwrap_or_else(|e| panic!("{e}"));
+        let got = ours.forward_channels(&input, 3..67, Activation::Silu, Some(&residual));
+        assert_close(&nchw(&got), &values(want), "winograd conv");
+    }
+}
+
+#[test]
 fn a_convolution_over_a_channel_range_reads_only_that_range() {
     let conv = Conv2dConfig::new([3, 5], [3, 3])
         .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
