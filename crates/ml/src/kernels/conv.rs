@@ -1047,13 +1047,13 @@ mod tests {
         out
     }
 
-    fn values(len: usize, seed: u64) -> Vec<f32> {
+    pub(in crate::kernels) fn values(len: usize, seed: u64) -> Vec<f32> {
         (0..len as u64)
             .map(|i| (((i * 2_654_435_761 + seed * 97) % 2001) as f32 - 1000.0) / 1000.0)
             .collect()
     }
 
-    fn close(actual: &[f32], expected: &[f64]) -> Result<(), TestCaseError> {
+    pub(in crate::kernels) fn close(actual: &[f32], expected: &[f64]) -> Result<(), TestCaseError> {
         prop_assert_eq!(actual.len(), expected.len());
         let scale = expected.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         for (i, (a, e)) in actual.iter().zip(expected).enumerate() {

@@ -369,28 +369,27 @@ fn transform_weight(weight: &[f32], cout: usize, cin: usize) -> Scratch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::conv::tests::{close, values};
     use crate::kernels::conv::{Products, forward_with, input_grad_with, weight_grad_with};
     use proptest::prelude::*;
 
-    fn values(len: usize, seed: u64) -> Vec<f32> {
-        (0..len as u64)
-            .map(|i| (((i * 2_654_435_761 + seed * 97) % 2001) as f32 - 1000.0) / 1000.0)
-            .collect()
+    /// A 3×3, stride-1, padding-1 convolution.
+    fn same_3x3(batch: usize, [cin, cout]: [usize; 2], input: [usize; 2]) -> ConvShape {
+        ConvShape {
+            batch,
+            in_channels: cin,
+            out_channels: cout,
+            input,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            padding_end: [1, 1],
+            dilation: [1, 1],
+        }
     }
 
-    fn close(actual: &[f32], expected: &[f32]) -> Result<(), TestCaseError> {
-        prop_assert_eq!(actual.len(), expected.len());
-        let scale = expected.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
-            prop_assert!(
-                (a - e).abs() <= 1e-5 + 2e-6 * scale,
-                "element {}: {} vs {}",
-                i,
-                a,
-                e
-            );
-        }
-        Ok(())
+    fn wide(values: Vec<f32>) -> Vec<f64> {
+        values.into_iter().map(f64::from).collect()
     }
 
     proptest! {
@@ -403,51 +402,33 @@ mod tests {
             groups in 1usize..4,
             seed in 0u64..100,
         ) {
-            let shape = ConvShape {
-                batch,
-                in_channels: cin,
-                out_channels: cout,
-                input: [h, w],
-                kernel: [3, 3],
-                stride: [1, 1],
-                padding: [1, 1],
-                padding_end: [1, 1],
-                dilation: [1, 1],
-            };
+            let shape = same_3x3(batch, [cin, cout], [h, w]);
             let x = values(shape.input_len(), seed);
             let weight = values(shape.weight_len(), seed + 1);
             let g = values(shape.output_len(), seed + 2);
-            let ours = Products::Winograd(groups);
+            let (ours, im2col) = (Products::Winograd(groups), Products::Batched);
             close(
                 &forward_with(&shape, &x, &weight, ours),
-                &forward_with(&shape, &x, &weight, Products::Batched),
+                &wide(forward_with(&shape, &x, &weight, im2col)),
             )?;
             close(
                 &input_grad_with(&shape, &weight, &g, ours),
-                &input_grad_with(&shape, &weight, &g, Products::Batched),
+                &wide(input_grad_with(&shape, &weight, &g, im2col)),
             )?;
             close(
                 &weight_grad_with(&shape, &x, &g, ours),
-                &weight_grad_with(&shape, &x, &g, Products::Batched),
+                &wide(weight_grad_with(&shape, &x, &g, im2col)),
             )?;
         }
     }
 
     #[test]
     fn chunks_cover_every_image_once() {
-        let shape = |channels: usize, size: usize| ConvShape {
-            batch: 3,
-            in_channels: channels,
-            out_channels: channels,
-            input: [size, size],
-            kernel: [3, 3],
-            stride: [1, 1],
-            padding: [1, 1],
-            padding_end: [1, 1],
-            dilation: [1, 1],
+        let chunks = |channels: usize, size: usize| {
+            let shape = same_3x3(3, [channels, channels], [size, size]);
+            Winograd::new(&shape).chunks(3).collect::<Vec<_>>()
         };
-        let chunks = |shape: ConvShape| Winograd::new(&shape).chunks(3).collect::<Vec<_>>();
-        assert_eq!(chunks(shape(512, 40)), vec![0..1, 1..2, 2..3]);
-        assert_eq!(chunks(shape(8, 4)), vec![0..3]);
+        assert_eq!(chunks(512, 40), vec![0..1, 1..2, 2..3]);
+        assert_eq!(chunks(8, 4), vec![0..3]);
     }
 }
