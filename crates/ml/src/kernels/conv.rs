@@ -933,7 +933,7 @@ fn col2im_image(shape: &ConvShape, dcols: &mut [f32], dx: &mut [f32]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use proptest::prelude::*;
 
