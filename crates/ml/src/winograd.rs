@@ -67,6 +67,20 @@ pub(crate) fn kernel_grad_tile(du: &[f32; POINTS]) -> [f32; 9] {
     std::array::from_fn(|i| rows[i / 3][i % 3])
 }
 
+/// `N` disjoint runs of `len` values of `values`, the `i`-th at `start + i·stride` (row `i` of a
+/// matrix of `N` rows `stride` apart, from column `start`): the rows [`map`] reads or writes.
+pub(crate) fn rows<const N: usize>(
+    values: &mut [f32],
+    stride: usize,
+    start: usize,
+    len: usize,
+) -> [&mut [f32]; N] {
+    let mut rows = values
+        .chunks_mut(stride.max(1))
+        .map(|row| &mut row[start..][..len]);
+    std::array::from_fn(|_| rows.next().unwrap_or_default())
+}
+
 /// `out[·][t] = f(input[·][t])` for every `t` of the first output: an elementwise map of `I`
 /// rows to `O` rows, run over blocks of [`LANES`] values copied into local arrays so that the
 /// compiler vectorises it (on the rows themselves it did not: it cannot rule out their

@@ -28,7 +28,7 @@ use crate::gemm::{MatRef, matmul, matmul_add};
 use crate::pool::{self, Scratch};
 use crate::simd::vectorized;
 use crate::winograd::{
-    POINTS, input_tile, kernel_grad_tile, kernel_tile, map, output_grad_tile, output_tile,
+    POINTS, input_tile, kernel_grad_tile, kernel_tile, map, output_grad_tile, output_tile, rows,
 };
 
 /// Transformed values (of one side of a product) per chunk of tiles: 2 MiB.
@@ -209,7 +209,7 @@ impl Winograd {
                     let (k, j) = (kj / 4, kj % 4);
                     &parity.plane(k % 2, j % 2)[(k / 2) * (tw + 1) + j / 2..][..slots]
                 });
-                let mut out = points(v, planes, (c * images.len() + i) * slots, slots);
+                let mut out = rows::<POINTS>(v, planes, (c * images.len() + i) * slots, slots);
                 vectorized(|| {
                     map(out.each_mut().map(|o| &mut **o), input, input_tile);
                 });
@@ -231,7 +231,7 @@ impl Winograd {
                 let input: [&[f32]; POINTS] =
                     std::array::from_fn(|p| &m[p * planes + slot..][..slots]);
                 vectorized(|| {
-                    map(quarters(&mut y), input, output_tile);
+                    map(rows(&mut y, slots, 0, slots), input, output_tile);
                 });
                 let plane = &mut out[(image * channels + c) * pixels..][..pixels];
                 for (row, line) in plane.chunks_mut(w).enumerate() {
@@ -266,7 +266,7 @@ impl Winograd {
                 parity.load(&grad[(image * channels + c) * pixels..][..pixels]);
                 let input: [&[f32]; 4] =
                     std::array::from_fn(|rc| &parity.plane(rc / 2, rc % 2)[..slots]);
-                let mut out = points(dm, planes, (c * images.len() + i) * slots, slots);
+                let mut out = rows::<POINTS>(dm, planes, (c * images.len() + i) * slots, slots);
                 vectorized(|| {
                     map(out.each_mut().map(|o| &mut **o), input, output_grad_tile);
                 });
@@ -338,21 +338,6 @@ impl Parity {
             }
         }
     }
-}
-
-/// The 16 point planes' `len` values from `slot` on (`values[point][…]`, planes `planes` long).
-fn points(values: &mut [f32], planes: usize, slot: usize, len: usize) -> [&mut [f32]; POINTS] {
-    let mut planes = values
-        .chunks_mut(planes)
-        .map(|plane| &mut plane[slot..][..len]);
-    std::array::from_fn(|_| planes.next().unwrap_or_default())
-}
-
-/// `values` as four consecutive quarters.
-fn quarters(values: &mut [f32]) -> [&mut [f32]; 4] {
-    let len = values.len() / 4;
-    let mut parts = values.chunks_mut(len.max(1));
-    std::array::from_fn(|_| parts.next().unwrap_or_default())
 }
 
 /// `U = G g Gᵀ` of every kernel of `weight` (`[Cout, Cin, 3, 3]`), as `u[point][cout][cin]`.

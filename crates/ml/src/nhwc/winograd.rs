@@ -13,7 +13,7 @@ use super::FeatureMap;
 use crate::gemm::{MatRef, matmul};
 use crate::pool;
 use crate::simd::vectorized;
-use crate::winograd::{POINTS, input_tile, kernel_tile, map, output_tile};
+use crate::winograd::{POINTS, input_tile, kernel_tile, map, output_tile, rows};
 
 /// Tiles per chunk (at least; a chunk is whole tile rows of one image).
 const CHUNK_TILES: usize = 64;
@@ -111,9 +111,7 @@ impl WinogradKernels {
                 let (k, j) = (kj / 4, kj % 4);
                 pixel((2 * ty + k).wrapping_sub(1), (2 * tx + j).wrapping_sub(1))
             });
-            let mut planes = v.chunks_mut(tiles * cin).map(|p| &mut p[t * cin..][..cin]);
-            let mut out: [&mut [f32]; POINTS] =
-                std::array::from_fn(|_| planes.next().unwrap_or_default());
+            let mut out = rows::<POINTS>(&mut v, tiles * cin, t * cin, cin);
             vectorized(|| {
                 let out = out.each_mut().map(|o| &mut **o);
                 map(out, input, input_tile);
@@ -132,12 +130,7 @@ impl WinogradKernels {
         {
             let input: [&[f32]; POINTS] =
                 std::array::from_fn(|p| &m[(p * tiles + t) * cout..][..cout]);
-            vectorized(|| {
-                let mut quarters = y.chunks_mut(cout);
-                let out: [&mut [f32]; 4] =
-                    std::array::from_fn(|_| quarters.next().unwrap_or_default());
-                map(out, input, output_tile);
-            });
+            vectorized(|| map(rows(&mut y, cout, 0, cout), input, output_tile));
             for (i, values) in y.chunks(cout).enumerate() {
                 let (oy, ox) = (2 * ty + i / 2, 2 * tx + i % 2);
                 if oy < h && ox < w {
