@@ -12,6 +12,14 @@
 /// Points of a transformed tile (4×4).
 pub(crate) const POINTS: usize = 16;
 
+/// Image columns from which a layer runs by F(2×2, 3×3). Each tile row carries one dropped slot
+/// and odd sizes a half-empty tile, so small images save little: a 2×2 image is one tile plus a
+/// slot, 32 products' columns where the direct sum has 36. With every size included, ResNet-18
+/// training at 64² (3×3 layers at 16², 8², 4², 2²) fell to 57–58 img/s from 56–86 without
+/// Winograd on this noisy host; 10² is the smallest size measured to gain (YOLOv8n's 128-channel
+/// layers, 0.84–0.88× the time).
+pub(crate) const MIN_WIDTH: usize = 10;
+
 /// Values per block of [`map`] (one AVX-512 register).
 const LANES: usize = 16;
 

@@ -39,6 +39,7 @@ use super::conv_taps::Taps;
 use super::conv_winograd::Winograd;
 use crate::gemm::{MatRef, matmul, matmul_add, matmul_rows};
 use crate::pool::{self, Scratch};
+use crate::winograd;
 
 /// Output pixels per image from which the forward and input-gradient products run per image.
 const PER_IMAGE_PIXELS: usize = 1024;
@@ -220,7 +221,8 @@ impl ConvShape {
             && self.in_channels >= tuning.tap_channels
             && self.output_pixels() >= TAP_PIXELS;
         let winograd = Winograd::applies(self)
-            && self.in_channels.min(self.out_channels) >= tuning.winograd_channels;
+            && self.in_channels.min(self.out_channels) >= tuning.winograd_channels
+            && self.input[1] >= winograd::MIN_WIDTH;
         match self.image_groups() {
             Some(groups) if winograd => Products::Winograd(groups),
             Some(groups) if by_taps => Products::Taps(groups),
@@ -969,6 +971,8 @@ pub(super) mod tests {
         assert_eq!(paths(&wide, Tuning::AVX512), (winograd, winograd));
         assert_eq!(paths(&wide, Tuning::AVX2), (taps, taps));
         assert_eq!(paths(&small, Tuning::AVX512), (winograd, winograd));
+        let tiny = layer(128, winograd::MIN_WIDTH - 1);
+        assert_eq!(paths(&tiny, Tuning::AVX512), (taps, taps));
         assert_eq!(paths(&small, Tuning::AVX2), (taps, taps));
         let wide_taps = ConvShape {
             padding: [2, 2],

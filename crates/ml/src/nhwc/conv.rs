@@ -12,6 +12,7 @@ use crate::error::MlError;
 use crate::gemm::{MatRef, matmul};
 use crate::models::activation::silu_one;
 use crate::pool;
+use crate::winograd::MIN_WIDTH;
 
 /// Output rows (pixels) per parallel tile: its im2col block stays within a core's L2 for the
 /// kernel sizes of our models, and the weights packed once per tile cost little next to its work.
@@ -131,7 +132,7 @@ impl ConvNhwc {
             let res = residual.map(|r| &r.data[first_row * n..first_row * n + tile.len()]);
             epilogue(tile, &self.bias, res, activation);
         };
-        if let Some(winograd) = &self.winograd {
+        if let Some(winograd) = self.winograd.as_ref().filter(|_| x.width >= MIN_WIDTH) {
             winograd.forward(x, channels, &mut out, finish);
             return out;
         }
