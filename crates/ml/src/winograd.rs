@@ -12,6 +12,17 @@
 /// Points of a transformed tile (4×4).
 pub(crate) const POINTS: usize = 16;
 
+/// Whether a convolution (dilation 1) with this kernel, stride and padding `[top, left, bottom,
+/// right]` is one F(2×2, 3×3) computes: 3×3, stride 1, padding 1 on every side.
+pub(crate) fn fits(kernel: [usize; 2], stride: [usize; 2], padding: [usize; 4]) -> bool {
+    kernel == [3, 3] && stride == [1, 1] && padding == [1; 4]
+}
+
+/// Input and output channels from which a layer runs by F(2×2, 3×3) with AVX-512 (measured on a
+/// 2-core AMD EPYC Zen 4: 64–128-channel layers at 10²–40² took 0.68–0.94× the time of the best
+/// other path in all three training passes, 32 channels tied, 16 channels at 80² lost).
+pub(crate) const MIN_CHANNELS: usize = 64;
+
 /// Image columns from which a layer runs by F(2×2, 3×3). Each tile row carries one dropped slot
 /// and odd sizes a half-empty tile, so small images save little: a 2×2 image is one tile plus a
 /// slot, 32 products' columns where the direct sum has 36. With every size included, ResNet-18

@@ -86,15 +86,12 @@ impl Tuning {
     /// input channels were 10–25 % faster by image groups (80→80: 8.5–8.8 against 10.0–13.0 ms)
     /// while at 20² and below taps won or tied; image groups beat one batched product down to
     /// 10² (1×1 512→256: 1.10 against 1.31 ms).
-    ///
-    /// F(2×2, 3×3) from 64 channels (measured on a 2-core AMD EPYC Zen 4, 1 MiB L2 per core):
-    /// 64–128 channel layers at 10²–40² took 0.68–0.94× the time of the best other path in all
-    /// three passes, 32 channels tied (0.95–1.05×), 16 channels at 80² lost (1.13–1.18×).
+    /// F(2×2, 3×3) from [`winograd::MIN_CHANNELS`].
     const AVX512: Self = Self {
         group_pixels: 64,
         tap_channels: 16,
         wide_weight_grad_by_groups: true,
-        winograd_channels: 64,
+        winograd_channels: winograd::MIN_CHANNELS,
     };
 
     /// The tuning of the microkernel gemm dispatches to on this CPU (AVX-512F with AVX2 and FMA).

@@ -28,7 +28,8 @@ use crate::gemm::{MatRef, matmul, matmul_add};
 use crate::pool::{self, Scratch};
 use crate::simd::vectorized;
 use crate::winograd::{
-    POINTS, input_tile, kernel_grad_tile, kernel_tile, map, output_grad_tile, output_tile, rows,
+    self, POINTS, input_tile, kernel_grad_tile, kernel_tile, map, output_grad_tile, output_tile,
+    rows,
 };
 
 /// Transformed values (of one side of a product) per chunk of tiles: 2 MiB.
@@ -45,11 +46,9 @@ pub(super) struct Winograd {
 impl Winograd {
     /// Whether `shape` is a convolution this module computes.
     pub(super) fn applies(shape: &ConvShape) -> bool {
-        shape.kernel == [3, 3]
-            && shape.stride == [1, 1]
-            && shape.dilation == [1, 1]
-            && shape.padding == [1, 1]
-            && shape.padding_end == [1, 1]
+        let ([top, left], [bottom, right]) = (shape.padding, shape.padding_end);
+        shape.dilation == [1, 1]
+            && winograd::fits(shape.kernel, shape.stride, [top, left, bottom, right])
     }
 
     /// The tiling of `shape` (see [`Self::applies`]).

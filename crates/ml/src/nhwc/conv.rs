@@ -12,7 +12,7 @@ use crate::error::MlError;
 use crate::gemm::{MatRef, matmul};
 use crate::models::activation::silu_one;
 use crate::pool;
-use crate::winograd::MIN_WIDTH;
+use crate::winograd::{self, MIN_WIDTH};
 
 /// Output rows (pixels) per parallel tile: its im2col block stays within a core's L2 for the
 /// kernel sizes of our models, and the weights packed once per tile cost little next to its work.
@@ -20,10 +20,6 @@ const TILE_ROWS: usize = 256;
 /// Below this many output pixels the layer is one product that gemm itself splits over threads
 /// (deep layers: few pixels, large weights that should be packed once).
 const SINGLE_PRODUCT_ROWS: usize = 2 * TILE_ROWS;
-/// Input and output channels from which a 3×3, stride-1, padding-1 convolution runs by
-/// Winograd's F(2×2, 3×3) (`super::winograd`).
-const WINOGRAD_CHANNELS: usize = 64;
-
 pub use crate::models::activation::Activation;
 
 /// A convolution (groups 1, dilation 1) with its weight laid out for channels-last im2col:
@@ -62,10 +58,8 @@ impl ConvNhwc {
                 }
             }
         }
-        let winograd = (window.kernel == [3, 3]
-            && window.stride == [1, 1]
-            && window.padding == [1; 4]
-            && in_channels.min(out_channels) >= WINOGRAD_CHANNELS)
+        let winograd = (winograd::fits(window.kernel, window.stride, window.padding)
+            && in_channels.min(out_channels) >= winograd::MIN_CHANNELS)
             .then(|| WinogradKernels::new(&source, out_channels, in_channels));
         let bias = match &conv.bias {
             Some(bias) => tensor_values(bias.val())?,
