@@ -4,8 +4,13 @@
 //! 4 KiB on first touch) and were then zeroed again. Buffers come back here when their user is
 //! done and the next pass reuses them as they are: every user writes all of a buffer it takes
 //! before reading it, so a recycled buffer's old values are never read.
+//!
+//! The training kernels' outputs, which leave with the tensors they make, are [`fresh`]
+//! buffers: zeroed part by part by the thread about to write each part, while it is in cache.
 
+use std::mem::MaybeUninit;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
@@ -16,13 +21,122 @@ const MAX_VALUES: usize = 1 << 28;
 
 static IDLE: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
 
-/// `len` zeros, written by rayon's threads in parallel. The training kernels' outputs are
-/// fresh buffers of up to tens of MB: zeroed by `vec![0.0; len]` on the calling thread alone
-/// (calloc's memset, or the page faults of fresh pages), the other thread waited on every layer.
-pub(crate) fn zeros(len: usize) -> Vec<f32> {
-    let mut values = Vec::with_capacity(len);
-    values.par_extend(rayon::iter::repeat_n(0.0f32, len));
+/// A new buffer of `len` values written part by part over the threads: `fill(i, part)` gets the
+/// `i`-th run of `size` values (the last may be shorter) as a [`Part`], which it zeroes (all at
+/// once or in smaller parts, see [`Part::zeroed`]) just before writing it. [`zeros`] then a
+/// parallel write was two passes over tens of MB: the zeros went out to memory and were read back
+/// into the cache by the writes; here they are written into the cache the writes then hit.
+/// Parts a `fill` leaves untouched are zeroed when dropped.
+pub(crate) fn fresh<F>(len: usize, size: usize, fill: F) -> Vec<f32>
+where
+    F: Fn(usize, Part<'_>) + Sync,
+{
+    let mut values: Vec<f32> = Vec::with_capacity(len);
+    let zeroed = AtomicUsize::new(0);
+    values.spare_capacity_mut()[..len]
+        .par_chunks_mut(size.max(1))
+        .enumerate()
+        .for_each(|(i, slots)| {
+            fill(
+                i,
+                Part {
+                    slots,
+                    zeroed: &zeroed,
+                },
+            )
+        });
+    // Parts are disjoint runs of the `len` slots and each counts its slots once, when it writes
+    // them; a part leaked by `mem::forget` would leave the count short.
+    assert_eq!(zeroed.into_inner(), len, "fresh buffer: a part was leaked");
+    // SAFETY: every one of the first `len` slots was written (the count above), and the
+    // capacity is `len`.
+    #[allow(unsafe_code)]
+    unsafe {
+        values.set_len(len);
+    }
     values
+}
+
+/// Part of a [`fresh`] buffer, not yet written.
+pub(crate) struct Part<'a> {
+    slots: &'a mut [MaybeUninit<f32>],
+    zeroed: &'a AtomicUsize,
+}
+
+impl<'a> Part<'a> {
+    /// Values in this part.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The part's values, zeroed.
+    pub fn zeroed(mut self) -> &'a mut [f32] {
+        let slots = std::mem::take(&mut self.slots);
+        for slot in slots.iter_mut() {
+            slot.write(0.0);
+        }
+        self.zeroed.fetch_add(slots.len(), Ordering::Relaxed);
+        // SAFETY: every slot was just written, and `MaybeUninit<f32>` has `f32`'s layout.
+        #[allow(unsafe_code)]
+        unsafe {
+            &mut *(std::ptr::from_mut(slots) as *mut [f32])
+        }
+    }
+
+    /// The part in runs of `size` values (the last may be shorter), in order; runs not taken
+    /// from the iterator are zeroed when it is dropped.
+    pub fn chunks(mut self, size: usize) -> Chunks<'a> {
+        Chunks {
+            rest: std::mem::take(&mut self.slots),
+            size: size.max(1),
+            zeroed: self.zeroed,
+        }
+    }
+}
+
+/// The runs of a [`Part`] (see [`Part::chunks`]).
+pub(crate) struct Chunks<'a> {
+    rest: &'a mut [MaybeUninit<f32>],
+    size: usize,
+    zeroed: &'a AtomicUsize,
+}
+
+impl<'a> Iterator for Chunks<'a> {
+    type Item = Part<'a>;
+
+    fn next(&mut self) -> Option<Part<'a>> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let rest = std::mem::take(&mut self.rest);
+        let (slots, rest) = rest.split_at_mut(self.size.min(rest.len()));
+        self.rest = rest;
+        Some(Part {
+            slots,
+            zeroed: self.zeroed,
+        })
+    }
+}
+
+impl Drop for Chunks<'_> {
+    fn drop(&mut self) {
+        drop(Part {
+            slots: std::mem::take(&mut self.rest),
+            zeroed: self.zeroed,
+        });
+    }
+}
+
+impl Drop for Part<'_> {
+    fn drop(&mut self) {
+        if !self.slots.is_empty() {
+            Part {
+                slots: std::mem::take(&mut self.slots),
+                zeroed: self.zeroed,
+            }
+            .zeroed();
+        }
+    }
 }
 
 /// A buffer of exactly `len` values with unspecified (initialised) contents.
@@ -107,6 +221,33 @@ pub(crate) fn give(buffer: Vec<f32>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every value is what its part's writer wrote, or zero where a part (or a run of one) was
+    /// left untouched.
+    #[test]
+    fn fresh_buffers_hold_what_their_parts_wrote() {
+        let values = fresh(1000, 300, |i, part| match i {
+            0 => part.zeroed().fill(1.0),
+            1 => {
+                for (j, run) in part.chunks(70).enumerate().take(3) {
+                    run.zeroed().fill(j as f32 + 2.0);
+                }
+            }
+            2 => assert_eq!(part.len(), 300),
+            _ => assert_eq!(part.zeroed().len(), 100),
+        });
+        assert_eq!(values.len(), 1000);
+        assert!(values[..300].iter().all(|&v| v == 1.0));
+        for j in 0..3 {
+            assert!(
+                values[300 + 70 * j..][..70]
+                    .iter()
+                    .all(|&v| v == j as f32 + 2.0)
+            );
+        }
+        assert!(values[510..].iter().all(|&v| v == 0.0));
+        assert!(fresh(0, 0, |_, _| {}).is_empty());
+    }
 
     #[test]
     fn buffers_have_the_asked_length() {

@@ -7,8 +7,6 @@
 //! YOLOv8n training step (a concatenation in every C2f, in SPPF, in the neck and the head) these
 //! copies were ~2 % of the step with the second core idle.
 
-use rayon::prelude::*;
-
 use crate::pool;
 
 /// The geometry of a concatenation: input `i` is `[outer, sizes[i], inner]`, the output
@@ -41,19 +39,14 @@ pub(crate) fn forward(shape: &CatShape, inputs: &[&[f32]]) -> Vec<f32> {
         );
     }
     let row = shape.row();
-    let mut out = pool::zeros(shape.outer * row);
-    if out.is_empty() {
-        return out;
-    }
-    out.par_chunks_mut(row).enumerate().for_each(|(o, out)| {
-        let mut at = 0;
+    pool::fresh(shape.outer * row, row, |o, out| {
+        let (out, mut at) = (out.zeroed(), 0);
         for (x, size) in inputs.iter().zip(&shape.sizes) {
             let run = size * shape.inner;
             out[at..at + run].copy_from_slice(&x[o * run..][..run]);
             at += run;
         }
-    });
-    out
+    })
 }
 
 /// Input `part`'s share of the output gradient `grad`, contiguous.
@@ -62,14 +55,10 @@ pub(crate) fn split(shape: &CatShape, grad: &[f32], part: usize) -> Vec<f32> {
     assert_eq!(grad.len(), shape.outer * row, "concat: gradient length");
     let run = shape.sizes[part] * shape.inner;
     let offset = shape.sizes[..part].iter().sum::<usize>() * shape.inner;
-    let mut out = pool::zeros(shape.outer * run);
-    if out.is_empty() {
-        return out;
-    }
-    out.par_chunks_mut(run)
-        .enumerate()
-        .for_each(|(o, out)| out.copy_from_slice(&grad[o * row + offset..][..run]));
-    out
+    pool::fresh(shape.outer * run, run, |o, out| {
+        out.zeroed()
+            .copy_from_slice(&grad[o * row + offset..][..run]);
+    })
 }
 
 /// The output gradient of a concatenation whose input `part` had gradient `grad` and every
@@ -83,14 +72,9 @@ pub(crate) fn embed(shape: &CatShape, grad: &[f32], part: usize) -> Vec<f32> {
         "concat: part gradient length"
     );
     let offset = shape.sizes[..part].iter().sum::<usize>() * shape.inner;
-    let mut out = pool::zeros(shape.outer * row);
-    if out.is_empty() || run == 0 {
-        return out;
-    }
-    out.par_chunks_mut(row)
-        .zip(grad.par_chunks(run))
-        .for_each(|(out, grad)| out[offset..offset + run].copy_from_slice(grad));
-    out
+    pool::fresh(shape.outer * row, row, |o, out| {
+        out.zeroed()[offset..offset + run].copy_from_slice(&grad[o * run..][..run]);
+    })
 }
 
 #[cfg(test)]

@@ -353,14 +353,9 @@ pub(super) fn forward_with(
     let (k, p) = (shape.patch(), shape.output_pixels());
     let (q, cout) = (shape.batch * p, shape.out_channels);
     let weight = MatRef::dense(weight, cout, k);
-    let mut out = pool::zeros(shape.output_len());
-    if out.is_empty() {
-        return out;
-    }
+    let len = shape.output_len();
     match products {
-        Products::Winograd(groups) => {
-            Winograd::new(shape).forward(x, weight.data, &mut out, groups)
-        }
+        Products::Winograd(groups) => Winograd::new(shape).forward(x, weight.data, groups),
         Products::Taps(groups) => {
             let taps = Taps::new(shape);
             let scratch = || {
@@ -368,44 +363,54 @@ pub(super) fn forward_with(
                 (padded, pool::scratch(taps.spread_len()))
             };
             let groups = ImageGroups::new(shape, groups, cout * p);
-            groups.run(&mut out, x, scratch, |(padded, spread), out, image| {
+            groups.run(x, scratch, |(padded, spread), out, image| {
                 taps.pad(image, padded);
                 taps.forward(padded, weight.data, spread, out);
-            });
+            })
         }
         Products::ImageGroups(groups) => {
             let one = shape.one_image();
             let groups = ImageGroups::new(shape, groups, cout * p);
             groups.run(
-                &mut out,
                 x,
                 || one.image_scratch(),
                 |cols, out, image| {
                     matmul(out, weight, one.image_cols(image, cols), false);
                 },
-            );
+            )
         }
-        Products::PerImage if shape.is_pointwise() => {
+        Products::PerImage if shape.is_pointwise() => whole(len, |out| {
             // im2col of a pointwise convolution is each image's own `[Cin, P]` planes.
             for (image, out) in x.chunks(k * p).zip(out.chunks_mut(cout * p)) {
                 matmul(out, weight, MatRef::dense(image, k, p), true);
             }
-        }
-        Products::PerImage => {
+        }),
+        Products::PerImage => whole(len, |out| {
             let cols = im2col(shape, x);
             for (n, out) in out.chunks_mut(cout * p).enumerate() {
                 matmul(out, weight, MatRef::rows(&cols[n * p..], k, p, q), true);
             }
-        }
-        Products::Batched => {
+        }),
+        Products::Batched => whole(len, |out| {
             let cols = im2col(shape, x);
             let mut product = pool::scratch(cout * q);
             matmul(&mut product, weight, MatRef::dense(&cols, k, q), true);
             drop(cols);
-            swap_outer(&product, cout, shape.batch, &mut out);
-        }
+            swap_outer(&product, cout, shape.batch, out);
+        }),
     }
-    out
+}
+
+/// A new buffer of `len` zeros that `write` then fills, all on this thread (the paths that
+/// parallelise inside their products).
+fn whole(len: usize, write: impl Fn(&mut [f32]) + Sync) -> Vec<f32> {
+    pool::fresh(len, len, |_, part| write(part.zeroed()))
+}
+
+/// Group `g` of `data` cut in runs of `size` values (empty past its end).
+pub(super) fn group(data: &[f32], g: usize, size: usize) -> &[f32] {
+    let start = g.saturating_mul(size).min(data.len());
+    &data[start..start.saturating_add(size).min(data.len())]
 }
 
 /// The gradient with respect to the input, given the gradient `grad` of the output.
@@ -423,14 +428,12 @@ pub(super) fn input_grad_with(
     let (k, p) = (shape.patch(), shape.output_pixels());
     let (q, cout) = (shape.batch * p, shape.out_channels);
     let weight_t = MatRef::dense(weight, cout, k).t();
-    let mut dx = pool::zeros(shape.input_len());
-    if dx.is_empty() || grad.is_empty() {
-        return dx;
+    let len = shape.input_len();
+    if grad.is_empty() {
+        return vec![0.0; len];
     }
     match products {
-        Products::Winograd(groups) => {
-            Winograd::new(shape).input_grad(weight, grad, &mut dx, groups)
-        }
+        Products::Winograd(groups) => Winograd::new(shape).input_grad(weight, grad, groups),
         Products::Taps(groups) => {
             let taps = Taps::new(shape);
             let scratch = || {
@@ -438,16 +441,15 @@ pub(super) fn input_grad_with(
                 (spread, pool::scratch(taps.padded_len()))
             };
             let groups = ImageGroups::new(shape, groups, cout * p).backward();
-            groups.run(&mut dx, grad, scratch, |(spread, dpadded), dx, grad| {
+            groups.run(grad, scratch, |(spread, dpadded), dx, grad| {
                 taps.spread(grad, spread);
                 taps.input_grad(spread, weight, dpadded, dx);
-            });
+            })
         }
         Products::ImageGroups(groups) => {
             let one = shape.one_image();
             let groups = ImageGroups::new(shape, groups, cout * p).backward();
             groups.run(
-                &mut dx,
                 grad,
                 || one.image_scratch(),
                 |dcols, dx, grad| {
@@ -459,34 +461,33 @@ pub(super) fn input_grad_with(
                         col2im_image(&one, dcols, dx);
                     }
                 },
-            );
+            )
         }
-        Products::PerImage if shape.is_pointwise() => {
+        Products::PerImage if shape.is_pointwise() => whole(len, |dx| {
             for (dx, grad) in dx.chunks_mut(k * p).zip(grad.chunks(cout * p)) {
                 matmul(dx, weight_t, MatRef::dense(grad, cout, p), true);
             }
-        }
-        Products::PerImage => {
+        }),
+        Products::PerImage => whole(len, |dx| {
             let mut dcols = pool::scratch(k * q);
             for (n, grad) in grad.chunks(cout * p).enumerate() {
                 let grad = MatRef::dense(grad, cout, p);
                 matmul_rows(&mut dcols[n * p..], q, weight_t, grad, true);
             }
-            col2im(shape, &dcols, &mut dx, true);
-        }
-        Products::Batched => {
+            col2im(shape, &dcols, dx, true);
+        }),
+        Products::Batched => whole(len, |dx| {
             let grad = channels_first(grad, shape.batch, cout);
             let mut dcols = pool::scratch(k * q);
             matmul(&mut dcols, weight_t, MatRef::dense(&grad, cout, q), true);
             drop(grad);
             if shape.is_pointwise() {
-                swap_outer(&dcols, shape.in_channels, shape.batch, &mut dx);
+                swap_outer(&dcols, shape.in_channels, shape.batch, dx);
             } else {
-                col2im(shape, &dcols, &mut dx, true);
+                col2im(shape, &dcols, dx, true);
             }
-        }
+        }),
     }
-    dx
 }
 
 /// The gradient with respect to the weight, given the input `x` and the output gradient `grad`.
@@ -652,6 +653,7 @@ where
 /// image has in the slice written (`out`) and the slice read (`input`).
 #[derive(Debug, Clone, Copy)]
 struct ImageGroups {
+    images: usize,
     per_group: usize,
     out: usize,
     input: usize,
@@ -662,6 +664,7 @@ impl ImageGroups {
     /// input image.
     fn new(shape: &ConvShape, groups: usize, out: usize) -> Self {
         Self {
+            images: shape.batch,
             per_group: shape.batch.div_ceil(groups),
             out,
             input: shape.one_image().input_len(),
@@ -677,22 +680,22 @@ impl ImageGroups {
         }
     }
 
-    /// `each(scratch, written, read)` for every image, the groups over the threads, each group
-    /// with the scratch `scratch()` makes, its images in order.
-    fn run<S, M, F>(&self, written: &mut [f32], read: &[f32], scratch: M, each: F)
+    /// The images written: `each(scratch, written, read)` for every image, `written` zeroed
+    /// just before, the groups over the threads, each group with the scratch `scratch()`
+    /// makes, its images in order.
+    fn run<S, M, F>(&self, read: &[f32], scratch: M, each: F) -> Vec<f32>
     where
         M: Fn() -> S + Sync,
         F: Fn(&mut S, &mut [f32], &[f32]) + Sync,
     {
-        written
-            .par_chunks_mut(self.per_group * self.out)
-            .zip(read.par_chunks(self.per_group * self.input))
-            .for_each(|(written, read)| {
-                let mut state = scratch();
-                for (written, read) in written.chunks_mut(self.out).zip(read.chunks(self.input)) {
-                    each(&mut state, written, read);
-                }
-            });
+        let per_group = self.per_group * self.out;
+        pool::fresh(self.images * self.out, per_group, |g, written| {
+            let read = group(read, g, self.per_group * self.input);
+            let mut state = scratch();
+            for (written, read) in written.chunks(self.out).zip(read.chunks(self.input.max(1))) {
+                each(&mut state, written.zeroed(), read);
+            }
+        })
     }
 }
 

@@ -21,9 +21,7 @@
 
 use std::ops::Range;
 
-use rayon::prelude::*;
-
-use super::conv::{ConvShape, sum_over_groups};
+use super::conv::{ConvShape, group, sum_over_groups};
 use crate::gemm::{MatRef, matmul, matmul_add};
 use crate::pool::{self, Scratch};
 use crate::simd::vectorized;
@@ -90,23 +88,26 @@ impl Winograd {
             .map(move |i| i..(i + step).min(images))
     }
 
-    /// The convolution of `x` with `weight` (`[Cout, Cin, 3, 3]`) into `out`, the batch in
-    /// `groups` groups of images over the threads.
-    pub(super) fn forward(&self, x: &[f32], weight: &[f32], out: &mut [f32], groups: usize) {
+    /// The convolution of `x` with `weight` (`[Cout, Cin, 3, 3]`), the batch in `groups`
+    /// groups of images over the threads.
+    pub(super) fn forward(&self, x: &[f32], weight: &[f32], groups: usize) -> Vec<f32> {
         let (cin, cout) = (self.shape.in_channels, self.shape.out_channels);
         let (pixels, batch) = (self.pixels(), self.shape.batch);
         if pixels == 0 || batch == 0 || cin == 0 || cout == 0 {
-            return;
+            return vec![0.0; batch * cout * pixels];
         }
         let u = transform_weight(weight, cout, cin);
         let per_group = batch.div_ceil(groups.max(1));
         let capacity = self.chunk_images() * self.slots();
-        out.par_chunks_mut(per_group * cout * pixels)
-            .zip(x.par_chunks(per_group * cin * pixels))
-            .for_each(|(out, x)| {
+        let step = self.chunk_images() * cout * pixels;
+        pool::fresh(
+            batch * cout * pixels,
+            per_group * cout * pixels,
+            |g, out| {
+                let x = group(x, g, per_group * cin * pixels);
                 let mut v = pool::scratch(POINTS * cin * capacity);
                 let mut m = pool::scratch(POINTS * cout * capacity);
-                for images in self.chunks(x.len() / (cin * pixels)) {
+                for (images, out) in self.chunks(x.len() / (cin * pixels)).zip(out.chunks(step)) {
                     let tiles = images.len() * self.slots();
                     let (v, m) = (
                         &mut v[..POINTS * cin * tiles],
@@ -118,17 +119,18 @@ impl Winograd {
                         let v = MatRef::dense(&v[p * cin * tiles..][..cin * tiles], cin, tiles);
                         matmul(m, u, v, false);
                     }
-                    self.transform_output(m, cout, images, out);
+                    self.transform_output(m, cout, images.len(), out.zeroed());
                 }
-            });
+            },
+        )
     }
 
     /// The gradient of the input given the output gradient `grad`: the forward of `grad` with the
     /// kernel flipped and its two channel axes swapped.
-    pub(super) fn input_grad(&self, weight: &[f32], grad: &[f32], dx: &mut [f32], groups: usize) {
+    pub(super) fn input_grad(&self, weight: &[f32], grad: &[f32], groups: usize) -> Vec<f32> {
         let (cin, cout) = (self.shape.in_channels, self.shape.out_channels);
         if weight.is_empty() {
-            return;
+            return vec![0.0; self.shape.input_len()];
         }
         let mut flipped = pool::scratch(weight.len());
         for (co, kernels) in weight.chunks_exact(cin * 9).enumerate() {
@@ -147,7 +149,7 @@ impl Winograd {
             },
             ..*self
         };
-        adjoint.forward(grad, &flipped, dx, groups);
+        adjoint.forward(grad, &flipped, groups)
     }
 
     /// The gradient of the weight (`[Cout, Cin, 3, 3]`) given the input `x` and the output
@@ -216,17 +218,17 @@ impl Winograd {
         }
     }
 
-    /// `Y = Aᵀ M A` of the products `m[point][channel][slot]` into the 2×2 output tiles of the
-    /// group's images `images` (in `out`, `channels` planes each), dropping positions past the
-    /// image's edge and the extra slots.
-    fn transform_output(&self, m: &[f32], channels: usize, images: Range<usize>, out: &mut [f32]) {
+    /// `Y = Aᵀ M A` of the products `m[point][channel][slot]` into the 2×2 output tiles of
+    /// `images` images (`out`, `channels` planes each), dropping positions past the image's
+    /// edge and the extra slots.
+    fn transform_output(&self, m: &[f32], channels: usize, images: usize, out: &mut [f32]) {
         let (tw, w) = (self.tiles[1], self.shape.input[1]);
         let (slots, pixels) = (self.slots(), self.pixels());
-        let planes = channels * images.len() * slots;
+        let planes = channels * images * slots;
         let mut y = pool::scratch(4 * slots);
         for c in 0..channels {
-            for (i, image) in images.clone().enumerate() {
-                let slot = (c * images.len() + i) * slots;
+            for image in 0..images {
+                let slot = (c * images + image) * slots;
                 let input: [&[f32]; POINTS] =
                     std::array::from_fn(|p| &m[p * planes + slot..][..slots]);
                 vectorized(|| {

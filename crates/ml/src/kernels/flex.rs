@@ -11,9 +11,8 @@ use super::max_pool::{self, PoolShape};
 use super::norm::{self, NormShape};
 use super::upsample;
 use super::{TrainGradients, TrainKernels};
-use crate::models::activation::{Activation, silu_grad_in_place, silu_into};
+use crate::models::activation::{Activation, silu_grad_in_place, silu_values};
 use crate::nhwc::Window;
-use crate::pool;
 
 impl TrainKernels for Flex {
     fn conv2d_gemm(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
@@ -54,9 +53,7 @@ impl TrainKernels for Flex {
 
     fn silu_fused(x: FlexTensor) -> FlexTensor {
         let (dims, x) = (x.shape(), x.to_contiguous());
-        let mut out = pool::zeros(dims.num_elements());
-        silu_into(x.storage(), &mut out);
-        tensor(out, dims)
+        tensor(silu_values(x.storage()), dims)
     }
 
     fn max_pool2d_fused(x: FlexTensor, window: Window) -> FlexTensor {

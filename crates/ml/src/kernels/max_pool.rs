@@ -153,17 +153,16 @@ pub(crate) fn backward(shape: &PoolShape, x: &[f32], grad: &[f32]) -> Vec<f32> {
         shape.planes * shape.output_pixels(),
         "max pool: gradient length"
     );
-    let mut dx = pool::zeros(x.len());
-    if dx.is_empty() || grad.is_empty() {
-        return dx;
+    if grad.is_empty() {
+        return vec![0.0; x.len()];
     }
-    dx.par_chunks_mut(shape.input_pixels())
-        .zip(x.par_chunks(shape.input_pixels()))
-        .zip(grad.par_chunks(shape.output_pixels()))
-        .for_each_init(Vec::new, |rows, ((dx, plane), grad)| {
-            shape.each_winner(plane, rows, |o, i| dx[i] += grad[o]);
-        });
-    dx
+    let (input, output) = (shape.input_pixels(), shape.output_pixels());
+    pool::fresh(x.len(), input, |i, dx| {
+        let (dx, plane) = (dx.zeroed(), &x[i * input..][..input]);
+        let grad = &grad[i * output..][..output];
+        let mut rows = Vec::new();
+        shape.each_winner(plane, &mut rows, |o, i| dx[i] += grad[o]);
+    })
 }
 
 #[cfg(test)]

@@ -88,9 +88,9 @@ pub(crate) fn forward(
         })
         .unzip();
     let affine = affine(gamma, beta, &mean, &variance, epsilon);
-    let mut output = pool::zeros(shape.len());
-    per_plane(shape, &mut output, |c, out, n| {
-        let (x, affine) = (shape.plane(x, n, c), affine[c]);
+    let output = pool::fresh(shape.len(), shape.pixels, |i, out| {
+        let (c, n) = (i % shape.channels, i / shape.channels);
+        let (x, affine, out) = (shape.plane(x, n, c), affine[c], out.zeroed());
         vectorized(
             #[inline(always)]
             || match activation {

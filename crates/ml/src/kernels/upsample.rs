@@ -1,8 +1,6 @@
 //! Nearest-neighbour upsampling by an integer factor (YOLOv8's neck) and its gradient, over the
 //! threads: burn-flex's interpolation and its backward ran on one thread.
 
-use rayon::prelude::*;
-
 use crate::pool;
 
 /// Each value of `x` (`planes` planes of `[h, w]`) repeated over a `factor × factor` block:
@@ -10,46 +8,42 @@ use crate::pool;
 pub(crate) fn forward(x: &[f32], planes: usize, [h, w]: [usize; 2], factor: usize) -> Vec<f32> {
     assert_eq!(x.len(), planes * h * w, "upsample: input length");
     let (oh, ow) = (h * factor, w * factor);
-    let mut out = pool::zeros(planes * oh * ow);
-    if out.is_empty() {
-        return out;
-    }
-    out.par_chunks_mut(oh * ow)
-        .zip(x.par_chunks(h * w))
-        .for_each(|(out, plane)| {
-            for (block, line) in out.chunks_exact_mut(factor * ow).zip(plane.chunks_exact(w)) {
-                let (first, rest) = block.split_at_mut(ow);
-                for (pixels, &v) in first.chunks_exact_mut(factor).zip(line) {
-                    pixels.fill(v);
-                }
-                for row in rest.chunks_exact_mut(ow) {
-                    row.copy_from_slice(first);
-                }
+    pool::fresh(planes * oh * ow, oh * ow, |i, out| {
+        let plane = &x[i * h * w..][..h * w];
+        for (block, line) in out
+            .zeroed()
+            .chunks_exact_mut(factor * ow)
+            .zip(plane.chunks_exact(w))
+        {
+            let (first, rest) = block.split_at_mut(ow);
+            for (pixels, &v) in first.chunks_exact_mut(factor).zip(line) {
+                pixels.fill(v);
             }
-        });
-    out
+            for row in rest.chunks_exact_mut(ow) {
+                row.copy_from_slice(first);
+            }
+        }
+    })
 }
 
 /// The gradient of [`forward`] given its output gradient `grad`: each input pixel's block summed.
 pub(crate) fn backward(grad: &[f32], planes: usize, [h, w]: [usize; 2], factor: usize) -> Vec<f32> {
     let (oh, ow) = (h * factor, w * factor);
     assert_eq!(grad.len(), planes * oh * ow, "upsample: gradient length");
-    let mut dx = pool::zeros(planes * h * w);
-    if dx.is_empty() {
-        return dx;
-    }
-    dx.par_chunks_mut(h * w)
-        .zip(grad.par_chunks(oh * ow))
-        .for_each(|(dx, grad)| {
-            for (line, block) in dx.chunks_exact_mut(w).zip(grad.chunks_exact(factor * ow)) {
-                for row in block.chunks_exact(ow) {
-                    for (d, pixels) in line.iter_mut().zip(row.chunks_exact(factor)) {
-                        *d += pixels.iter().sum::<f32>();
-                    }
+    pool::fresh(planes * h * w, h * w, |i, dx| {
+        let grad = &grad[i * oh * ow..][..oh * ow];
+        for (line, block) in dx
+            .zeroed()
+            .chunks_exact_mut(w)
+            .zip(grad.chunks_exact(factor * ow))
+        {
+            for row in block.chunks_exact(ow) {
+                for (d, pixels) in line.iter_mut().zip(row.chunks_exact(factor)) {
+                    *d += pixels.iter().sum::<f32>();
                 }
             }
-        });
-    dx
+        }
+    })
 }
 
 #[cfg(test)]

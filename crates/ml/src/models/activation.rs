@@ -47,12 +47,12 @@ pub(crate) fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     crate::kernels::silu(x)
 }
 
-/// `out = silu(x)`, in parallel, vectorised.
-pub(crate) fn silu_into(x: &[f32], out: &mut [f32]) {
-    assert_eq!(x.len(), out.len(), "silu: lengths");
-    out.par_chunks_mut(CHUNK)
-        .zip(x.par_chunks(CHUNK))
-        .for_each(|(out, x)| pulp::Arch::new().dispatch(SiluInto(x, out)));
+/// `silu(x)` in a new buffer, in parallel, vectorised.
+pub(crate) fn silu_values(x: &[f32]) -> Vec<f32> {
+    crate::pool::fresh(x.len(), CHUNK, |i, out| {
+        let x = &x[i * CHUNK..][..out.len()];
+        pulp::Arch::new().dispatch(SiluInto(x, out.zeroed()));
+    })
 }
 
 /// `grad ← grad · silu'(x)` with `silu'(x) = s · (1 + x · (1 − s))`, `s = sigmoid(x)`, in place.
