@@ -62,21 +62,17 @@ struct Tuning {
     /// when it has at least [`PER_IMAGE_PIXELS`] output pixels and [`WIDE_WEIGHT_GRAD_CHANNELS`]
     /// input channels.
     wide_weight_grad_by_groups: bool,
-    /// Channels (input and output) from which a 3×3, stride-1, padding-1 convolution runs by
-    /// Winograd's F(2×2, 3×3) (`usize::MAX`: never).
-    winograd_channels: usize,
 }
 
 impl Tuning {
     /// AVX2 (8-lane microkernels, measured on a 2-core AMD EPYC Zen 3): with 16 input channels
     /// a tap product ran at 43 against 63 GFLOP/s for the im2col product; image groups from 256
     /// pixels; the weight gradients by taps and by image groups tied (134 against 132 ms per
-    /// step). Winograd not measured with 8-lane kernels, so not used.
+    /// step).
     const AVX2: Self = Self {
         group_pixels: 256,
         tap_channels: 64,
         wide_weight_grad_by_groups: false,
-        winograd_channels: usize::MAX,
     };
 
     /// AVX-512 (gemm's 64×6 microkernel, measured on a 2-core Xeon with 2 MiB L2 per core): one
@@ -86,12 +82,10 @@ impl Tuning {
     /// input channels were 10–25 % faster by image groups (80→80: 8.5–8.8 against 10.0–13.0 ms)
     /// while at 20² and below taps won or tied; image groups beat one batched product down to
     /// 10² (1×1 512→256: 1.10 against 1.31 ms).
-    /// F(2×2, 3×3) from [`winograd::MIN_CHANNELS`].
     const AVX512: Self = Self {
         group_pixels: 64,
         tap_channels: 16,
         wide_weight_grad_by_groups: true,
-        winograd_channels: winograd::MIN_CHANNELS,
     };
 
     /// The tuning of the microkernel gemm dispatches to on this CPU (AVX-512F with AVX2 and FMA).
@@ -218,7 +212,7 @@ impl ConvShape {
             && self.in_channels >= tuning.tap_channels
             && self.output_pixels() >= TAP_PIXELS;
         let winograd = Winograd::applies(self)
-            && self.in_channels.min(self.out_channels) >= tuning.winograd_channels
+            && self.in_channels.min(self.out_channels) >= winograd::MIN_CHANNELS
             && self.input[1] >= winograd::MIN_WIDTH;
         match self.image_groups() {
             Some(groups) if winograd => Products::Winograd(groups),
@@ -940,7 +934,8 @@ pub(super) mod tests {
     use proptest::prelude::*;
 
     /// YOLOv8n's 3×3 stride-1 layers at batch 8 take the paths each instruction set's tuning
-    /// names: narrow layers by taps only with AVX-512, wide weight gradients by image groups.
+    /// names: narrow layers by taps only with AVX-512, wide weight gradients by image groups;
+    /// wide layers by Winograd with both, from 10 columns.
     #[test]
     fn paths_follow_the_tuning() {
         let layer = |channels: usize, size: usize| ConvShape {
@@ -969,11 +964,12 @@ pub(super) mod tests {
         assert_eq!(paths(&narrow, Tuning::AVX512), (taps, taps));
         assert_eq!(paths(&narrow, Tuning::AVX2), (images, images));
         assert_eq!(paths(&wide, Tuning::AVX512), (winograd, winograd));
-        assert_eq!(paths(&wide, Tuning::AVX2), (taps, taps));
+        assert_eq!(paths(&wide, Tuning::AVX2), (winograd, winograd));
         assert_eq!(paths(&small, Tuning::AVX512), (winograd, winograd));
         let tiny = layer(128, winograd::MIN_WIDTH - 1);
         assert_eq!(paths(&tiny, Tuning::AVX512), (taps, taps));
-        assert_eq!(paths(&small, Tuning::AVX2), (taps, taps));
+        assert_eq!(paths(&small, Tuning::AVX2), (winograd, winograd));
+        assert_eq!(paths(&tiny, Tuning::AVX2), (taps, taps));
         let wide_taps = ConvShape {
             padding: [2, 2],
             padding_end: [2, 2],
