@@ -71,16 +71,7 @@ impl<'a> Part<'a> {
 
     /// The part's values, zeroed.
     pub fn zeroed(mut self) -> &'a mut [f32] {
-        let slots = std::mem::take(&mut self.slots);
-        for slot in slots.iter_mut() {
-            slot.write(0.0);
-        }
-        self.zeroed.fetch_add(slots.len(), Ordering::Relaxed);
-        // SAFETY: every slot was just written, and `MaybeUninit<f32>` has `f32`'s layout.
-        #[allow(unsafe_code)]
-        unsafe {
-            &mut *(std::ptr::from_mut(slots) as *mut [f32])
-        }
+        write_zeros(std::mem::take(&mut self.slots), self.zeroed)
     }
 
     /// The part in runs of `size` values (the last may be shorter), in order; runs not taken
@@ -120,22 +111,26 @@ impl<'a> Iterator for Chunks<'a> {
 
 impl Drop for Chunks<'_> {
     fn drop(&mut self) {
-        drop(Part {
-            slots: std::mem::take(&mut self.rest),
-            zeroed: self.zeroed,
-        });
+        write_zeros(std::mem::take(&mut self.rest), self.zeroed);
     }
 }
 
 impl Drop for Part<'_> {
     fn drop(&mut self) {
-        if !self.slots.is_empty() {
-            Part {
-                slots: std::mem::take(&mut self.slots),
-                zeroed: self.zeroed,
-            }
-            .zeroed();
-        }
+        write_zeros(std::mem::take(&mut self.slots), self.zeroed);
+    }
+}
+
+/// `slots` zeroed and counted in `zeroed`, as the values they now hold.
+fn write_zeros<'a>(slots: &'a mut [MaybeUninit<f32>], zeroed: &AtomicUsize) -> &'a mut [f32] {
+    for slot in slots.iter_mut() {
+        slot.write(0.0);
+    }
+    zeroed.fetch_add(slots.len(), Ordering::Relaxed);
+    // SAFETY: every slot was just written, and `MaybeUninit<f32>` has `f32`'s layout.
+    #[allow(unsafe_code)]
+    unsafe {
+        &mut *(std::ptr::from_mut(slots) as *mut [f32])
     }
 }
 
