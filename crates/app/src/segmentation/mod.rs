@@ -115,36 +115,34 @@ impl JobHandler for SegmentHandler {
     }
 }
 
+/// Runs the job's task; any failure, reading the task included, ends it `error` (a failed job
+/// is not retried, so a task left `pending` would stay so).
 async fn run_task(app: &App, job: &Job) -> Result<(), String> {
-    let Some(task) = app
-        .store
-        .seg_task_by_id(&job.subject_id)
-        .await
-        .map_err(|e| e.to_string())?
-    else {
-        return Ok(());
-    };
-    let outcome = if app.settings.segmentation.backends.is_empty() {
-        match execute::ImageSource::of_task(app, &task).await {
-            Ok(source) => execute::run(app, &task, &source, vec![task.text_prompt.clone()])
-                .await
-                .map(|_| ()),
-            Err(e) => Err(e),
-        }
-    } else {
-        backend::remote_predict(app, &task).await
-    };
-    match outcome {
+    match execute_task(app, job).await {
         Ok(()) => Ok(()),
         Err(error) => {
             let message = public_message(&error);
             tracing::warn!(error = %error, "segmentation task failed");
             app.store
-                .fail_seg_task(&task.id, &message, Utc::now())
+                .fail_seg_task(&job.subject_id, &message, Utc::now())
                 .await
                 .map_err(|e| e.to_string())?;
             Err(message)
         }
+    }
+}
+
+async fn execute_task(app: &App, job: &Job) -> AppResult<()> {
+    let Some(task) = app.store.seg_task_by_id(&job.subject_id).await? else {
+        return Ok(());
+    };
+    if app.settings.segmentation.backends.is_empty() {
+        let source = execute::ImageSource::of_task(app, &task).await?;
+        execute::run(app, &task, &source, vec![task.text_prompt.clone()])
+            .await
+            .map(|_| ())
+    } else {
+        backend::remote_predict(app, &task).await
     }
 }
 
