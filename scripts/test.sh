@@ -13,6 +13,13 @@ cd "$(dirname "$0")/.."
 echo "== cargo test --workspace (SQLite, filesystem, memory)"
 cargo test --workspace --locked
 
+# Schema fuzzing (scripts/fuzz-api.sh): Schemathesis against a running `vision serve`, a few
+# minutes. Needs python3 (for the venv); VISION_SKIP_FUZZ=1 skips it.
+if [ "${VISION_SKIP_FUZZ:-0}" != 1 ] && command -v python3 >/dev/null; then
+    echo "== schema fuzzing (scripts/fuzz-api.sh)"
+    FUZZ_NO_BUILD=1 bash scripts/fuzz-api.sh
+fi
+
 if [ "${VISION_SKIP_SERVICES:-0}" = 1 ]; then
     exit 0
 fi

@@ -17,6 +17,22 @@ pub struct Envelope<T> {
     pub meta: EnvelopeMeta,
 }
 
+/// An edge API error as documented: the [`Envelope`] with `success: false`, `data: null` and
+/// the error set (what every 4xx/5xx of the edge API carries).
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct EdgeErrorResponse {
+    /// Always `false`.
+    #[schema(example = false)]
+    pub success: bool,
+    /// Always `null`.
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<serde_json::Value>,
+    /// What went wrong.
+    pub error: EnvelopeError,
+    /// Request id and time.
+    pub meta: EnvelopeMeta,
+}
+
 /// The error part of an [`Envelope`].
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 pub struct EnvelopeError {
@@ -95,8 +111,10 @@ pub struct ResultsQuery {
     /// Only results of this project.
     pub project_id: Option<String>,
     /// 1-based page (default 1).
+    #[param(minimum = 1)]
     pub page: Option<u32>,
     /// Page size (default 20, at most 100).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 

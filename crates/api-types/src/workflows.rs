@@ -4,35 +4,68 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
-/// Hyper-parameters of a training run; absent ones take the platform's defaults. Numbers are
-/// read as given (even out of range) so validation can name every bad field.
+/// Hyper-parameters of a training run; absent ones are chosen from the dataset by the training
+/// recipe (image size from the images' median side, augmentation from image size, dataset size
+/// and task, learning rate from optimizer, batch size and model), and the workflow's `config.recipe`
+/// lists every value used with its reason. Numbers are read as given (even out of range) so
+/// validation can name every bad field.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Hyperparameters {
-    /// Passes over the training images (1–1000; default 10).
+    /// Passes over the training images (1–1000; default 10, more for small datasets so the run
+    /// has at least 300 steps, at most 30).
     pub epochs: Option<i64>,
-    /// Images per step (1–1024; default 32).
+    /// Images per step (1–1024; default 64 for inputs ≤ 64 px, 32 above, 16 for detection, halved
+    /// for small datasets).
     pub batch_size: Option<i64>,
-    /// Peak learning rate (0 < lr ≤ 1; default 0.001).
+    /// Peak learning rate (0 < lr ≤ 1; default scaled to optimizer, batch size and model: AdamW
+    /// √(batch/64) × 1e-2 for the small CNN, × 1.5e-3 for ResNets; SGD 0.1·batch/256; ×0.1 from
+    /// pretrained weights; detection 0.002·5/(4 + classes)).
     pub learning_rate: Option<f64>,
     /// `adam`, `adamw` (default) or `sgd`.
     pub optimizer: Option<String>,
-    /// Square input side in pixels (16–1024; default: the model's).
+    /// Square input side in pixels (16–1024; default: the images' median shorter side within the
+    /// model's range — small CNN 16–128, ResNets 32–224; detection: the longer side rounded down
+    /// to a multiple of 32, 128–640).
     pub image_size: Option<i64>,
     /// `constant`, `step` or `cosine` (default).
     pub lr_schedule: Option<String>,
-    /// Weight decay (≥ 0).
+    /// Weight decay (≥ 0; default AdamW 0.05, SGD 5e-4, detection 5e-4).
     pub weight_decay: Option<f64>,
-    /// SGD momentum in [0, 1).
+    /// SGD momentum in [0, 1) (default 0.9 with Nesterov).
     pub momentum: Option<f64>,
-    /// Linear warm-up in epochs (≥ 0).
+    /// Linear warm-up in epochs (≥ 0; default 5 % of the epochs, 10 % for detection).
     pub warmup_epochs: Option<f64>,
-    /// Stop after this many epochs without `val_loss` improvement.
+    /// Stop after this many epochs without `val_loss` improvement; the best epoch's weights are
+    /// exported (default max(3, epochs/4); 0 switches early stopping off).
     pub early_stopping_patience: Option<i64>,
     /// Fraction of training images held out when the dataset has no `val` split, in [0, 0.9].
     pub val_fraction: Option<f64>,
     /// Seed of initialisation, shuffling and augmentation.
     pub seed: Option<u64>,
+    /// `false` switches every training augmentation off (a setting below still applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<bool>,
+    /// Probability of a horizontal flip in [0, 1] (default 0 for images under 48 px, which are
+    /// often glyphs whose mirror image is another class; 0.25 above; 0.5 for detection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hflip_probability: Option<f64>,
+    /// Classification: smallest random crop as a fraction of the image area, in (0, 1]; 1 turns
+    /// the crop off (default 0.85 under 48 px, 0.65 or 0.5 to 128 px, 0.5 above).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop_min_scale: Option<f64>,
+    /// Largest random shift as a fraction of the input side, in [0, 0.5] (default 0.0625 for
+    /// images under 48 px, 0.125 with fewer than 100 per class, else 0; detection 0.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub translate: Option<f64>,
+    /// Detection: probability of a 4-image mosaic in [0, 1] (default 1 when the median box covers
+    /// under 20 % of its image, else 0; closed for the last fifth of the epochs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mosaic: Option<f64>,
+    /// Detection: scale jitter in [0, 1), the scale drawn from [1 − s, 1 + s] (default 0.5 from
+    /// 320 px, 0.25 below).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_jitter: Option<f64>,
 }
 
 /// What to train.
@@ -122,8 +155,10 @@ pub struct WorkflowListQuery {
     /// Only workflows in this status.
     pub status: Option<String>,
     /// 1-based page (default 1).
+    #[param(minimum = 1)]
     pub page: Option<u32>,
     /// Page size (default 20, at most 100).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `created_at` or `-created_at` (default).
     pub sort: Option<String>,
@@ -209,6 +244,7 @@ pub struct MetricsResponse {
 #[into_params(parameter_in = Query)]
 pub struct LogsQuery {
     /// Last lines to return (default 100, at most 10000).
+    #[param(minimum = 1, maximum = 10000)]
     pub tail: Option<u32>,
 }
 

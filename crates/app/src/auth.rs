@@ -4,7 +4,7 @@ use crate::App;
 use crate::error::{AppError, AppResult, FieldError, Validator};
 use crate::ratelimit::Window;
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHasher, SaltString};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::{IdKind, Plan, User};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -177,31 +177,9 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     options.open(path)?.write_all(contents.as_bytes())
 }
 
-/// Hashes a password with Argon2id on a blocking thread.
-pub async fn hash_password(password: String) -> AppResult<String> {
-    tokio::task::spawn_blocking(move || {
-        let mut salt = [0u8; 16];
-        rand::thread_rng().fill_bytes(&mut salt);
-        let salt = SaltString::encode_b64(&salt).map_err(AppError::internal)?;
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(AppError::internal)
-    })
-    .await
-    .map_err(AppError::internal)?
-}
-
-/// Checks a password against an Argon2 PHC string on a blocking thread.
-async fn verify_password(password: String, hash: String) -> AppResult<bool> {
-    tokio::task::spawn_blocking(move || {
-        let parsed = PasswordHash::new(&hash).map_err(AppError::internal)?;
-        Ok(Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok())
-    })
-    .await
-    .map_err(AppError::internal)?
+/// Hashes a password with Argon2id on one of the hashing threads.
+pub async fn hash_password(app: &App, password: String) -> AppResult<String> {
+    app.hasher.hash(password).await
 }
 
 /// A valid hash of a random password, verified against when the e-mail is unknown so that
@@ -276,7 +254,7 @@ pub async fn create_account(app: &App, account: NewAccount) -> AppResult<User> {
         email,
         name: account.name.trim().to_owned(),
         plan: account.plan,
-        password_hash: hash_password(account.password).await?,
+        password_hash: hash_password(app, account.password).await?,
         created_at: Utc::now(),
     };
     app.store.insert_user(&user).await.map_err(|e| match e {
@@ -290,13 +268,30 @@ pub async fn create_account(app: &App, account: NewAccount) -> AppResult<User> {
     Ok(user)
 }
 
-/// Self-service registration with the configured default plan, unless disabled.
-pub async fn register(app: &App, email: String, password: String, name: String) -> AppResult<User> {
+/// Self-service registration with the configured default plan, unless disabled. Each client
+/// address may register `auth.registrations_per_client_per_hour` times an hour: an open
+/// endpoint that costs an Argon2 hash per call, and whose 409 for a taken e-mail answers
+/// "does this address have an account" (unavoidable without an e-mail round trip, so it is
+/// made slow to ask).
+pub async fn register(
+    app: &App,
+    email: String,
+    password: String,
+    name: String,
+    client: &str,
+) -> AppResult<User> {
     if !app.settings.auth.allow_registration {
         return Err(AppError::Forbidden(
             "Registration is disabled on this server".into(),
         ));
     }
+    let window = [Window::per_hour(
+        app.settings.auth.registrations_per_client_per_hour,
+    )];
+    app.limiter
+        .hit(&format!("register:client:{client}"), &window)
+        .await
+        .into_result()?;
     let plan = app.settings.auth.default_plan;
     create_account(
         app,
@@ -329,31 +324,48 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Exchanges e-mail and password for a token pair. Failed attempts are limited per e-mail and
-/// per client address.
+/// Exchanges e-mail and password for a token pair. Attempts are limited per account and per
+/// client address: each is counted *before* the password is checked (atomically, so
+/// concurrent guesses cannot overrun the limit) and handed back when it succeeds, so only
+/// failures use up the allowance.
 pub async fn login(app: &App, email: &str, password: String, client: &str) -> AppResult<TokenPair> {
     let email = normalize_email(email);
-    let window = [Window::per_minute(
-        app.settings.auth.login_failures_per_minute,
-    )];
-    let keys = [
-        format!("login:email:{email}"),
-        format!("login:client:{client}"),
+    let auth = &app.settings.auth;
+    let counters = [
+        (
+            format!("login:email:{email}"),
+            [Window::per_minute(auth.login_failures_per_minute)],
+        ),
+        (
+            format!("login:client:{client}"),
+            [Window::per_minute(
+                auth.login_failures_per_client_per_minute,
+            )],
+        ),
     ];
-    for key in &keys {
-        app.limiter.peek(key, &window).await.into_result()?;
+    for (i, (key, window)) in counters.iter().enumerate() {
+        if let Err(refused) = app.limiter.hit(key, window).await.into_result() {
+            // The attempts counted on the other keys did not happen.
+            for (key, window) in &counters[..i] {
+                app.limiter.refund(key, window).await;
+            }
+            tracing::info!("login refused: too many failed attempts");
+            return Err(refused);
+        }
     }
     let user = app.store.user_by_email(&email).await?;
     let hash = user
         .as_ref()
         .map_or_else(dummy_hash, |u| u.password_hash.clone());
-    let verified = verify_password(password, hash).await?;
+    let verified = app.hasher.verify(password, hash).await?;
     match user {
-        Some(user) if verified => issue_pair(app, &user).await,
-        _ => {
-            for key in &keys {
-                app.limiter.hit(key, &window).await;
+        Some(user) if verified => {
+            for (key, window) in &counters {
+                app.limiter.refund(key, window).await;
             }
+            issue_pair(app, &user).await
+        }
+        _ => {
             tracing::info!("login refused");
             Err(AppError::unauthorized("Invalid email or password"))
         }

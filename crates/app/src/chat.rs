@@ -86,6 +86,12 @@ pub async fn message(
         parsed = llm.complete(text, &ctx, &answering, parsed).await;
     }
     let mut reply = session.handle_parsed_at(text, parsed, &ctx, Utc::now());
+    let recipe = match &mut reply {
+        Reply::IntentComplete(completion) => {
+            apply_recipe(app, principal, &session, &mut completion.training_config).await
+        }
+        _ => None,
+    };
     if let Reply::IntentComplete(completion) = &reply
         && completion.start_requested
         && session.workflow_id.is_none()
@@ -95,16 +101,9 @@ pub async fn message(
             task_type: catalogue::task_name(config.task_type).to_owned(),
             model: config.model_name.clone(),
             dataset_id: config.dataset.dataset_id.clone(),
-            hyperparameters: Hyperparameters {
-                epochs: Some(i64::from(config.hyperparameters.epochs)),
-                batch_size: Some(i64::from(config.hyperparameters.batch_size)),
-                learning_rate: Some(config.hyperparameters.learning_rate),
-                optimizer: serde_json::to_value(config.hyperparameters.optimizer)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned)),
-                image_size: config.hyperparameters.image_size.map(|[w, _]| i64::from(w)),
-                ..Default::default()
-            },
+            // Only what the user said: the workflow's recipe chooses the rest from the dataset,
+            // as shown in the completion.
+            hyperparameters: stated(&session),
         };
         let name = format!("{} ({})", config.model_name, config.class_names.join(", "));
         let name: String = name.chars().take(200).collect();
@@ -126,7 +125,58 @@ pub async fn message(
     }
     let mut body = serde_json::to_value(&reply).map_err(AppError::internal)?;
     body["session_id"] = json!(id);
+    if let Some(recipe) = recipe
+        && body["training_config"].is_object()
+    {
+        body["training_config"]["recipe"] = recipe;
+    }
     Ok(body)
+}
+
+/// The hyper-parameters the user stated in the conversation.
+fn stated(session: &Session) -> Hyperparameters {
+    let st = &session.intent;
+    Hyperparameters {
+        epochs: st.epochs.as_ref().map(|e| e.value as i64),
+        batch_size: st.batch_size.as_ref().map(|e| e.value as i64),
+        learning_rate: st.learning_rate.as_ref().map(|e| e.value),
+        optimizer: st
+            .optimizer
+            .as_ref()
+            .and_then(|e| serde_json::to_value(e.value).ok())
+            .and_then(|v| v.as_str().map(str::to_owned)),
+        image_size: st.image_size.as_ref().map(|e| e.value[0] as i64),
+        ..Default::default()
+    }
+}
+
+/// Fills `config`'s hyper-parameters the user did not state with the training recipe's choices
+/// for its dataset (what the workflow will use) and returns the recipe's choices and reasons;
+/// `None` when the model or dataset cannot be read (the workflow's own checks report it).
+async fn apply_recipe(
+    app: &App,
+    principal: &Principal,
+    session: &Session,
+    config: &mut intent::TrainingConfig,
+) -> Option<Value> {
+    let model = catalogue::find(&config.model_name)?;
+    let manifest = crate::datasets::manifest(app, principal, &config.dataset.dataset_id)
+        .await
+        .ok()?;
+    let resolved = crate::recipe::resolve(model, &stated(session), &manifest);
+    let hyper = &mut config.hyperparameters;
+    hyper.epochs = u32::try_from(resolved.epochs).unwrap_or(hyper.epochs);
+    hyper.batch_size = u32::try_from(resolved.batch_size).unwrap_or(hyper.batch_size);
+    hyper.learning_rate = resolved.learning_rate;
+    if let Some(optimizer) = serde_json::to_value(resolved.optimizer)
+        .ok()
+        .and_then(|v| serde_json::from_value(v).ok())
+    {
+        hyper.optimizer = optimizer;
+    }
+    let size = u32::try_from(resolved.image_size()).unwrap_or(0);
+    hyper.image_size = hyper.image_size.or(Some([size, size]));
+    serde_json::to_value(&resolved.recipe).ok()
 }
 
 /// One of the caller's stored sessions and its dialogue state (404 for others').

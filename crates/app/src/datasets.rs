@@ -25,10 +25,14 @@ use object_store::{ObjectStore, WriteMultipart};
 use objects::keys;
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use store::{DatasetOutcome, NewDataset, NewJob, Page};
+use store::{DatasetDeletion, DatasetOutcome, NewDataset, NewJob, Page};
 
 /// Job kind of dataset ingest.
 pub const INGEST_JOB: &str = "dataset_ingest";
+/// The `error` of a dataset whose ingest failed for a reason of ours (storage, disk, a bug);
+/// the details are in the log, never shown to the client.
+pub const INTERNAL_FAILURE: &str =
+    "internal error while processing the dataset; please upload it again later";
 const BYTES_PER_MB: f64 = 1_048_576.0;
 const DEFAULT_LIMIT: u32 = 20;
 const MAX_LIMIT: u32 = 100;
@@ -65,7 +69,30 @@ fn storage_quota(principal: &Principal) -> u64 {
     u64::from(principal.plan.limits().storage_gb) * 1_000_000_000
 }
 
+fn quota_exceeded(used: u64, principal: &Principal) -> AppError {
+    AppError::Forbidden(format!(
+        "Storage quota exceeded: {used} of {} bytes used",
+        storage_quota(principal)
+    ))
+}
+
+/// Bytes the caller has stored (profile usage).
+async fn used_storage(app: &App, principal: &Principal) -> AppResult<u64> {
+    Ok(u64::try_from(app.store.usage(&principal.user_id).await?.storage_bytes).unwrap_or(0))
+}
+
+/// Refuses to store `incoming` more bytes when they would take the caller past the storage
+/// quota of their plan (403 `FORBIDDEN`).
+pub async fn check_storage_quota(app: &App, principal: &Principal, incoming: u64) -> AppResult<()> {
+    let used = used_storage(app, principal).await?;
+    if used.saturating_add(incoming) > storage_quota(principal) {
+        return Err(quota_exceeded(used, principal));
+    }
+    Ok(())
+}
+
 /// Refuses an upload up front when its declared size is over the limit or the caller's quota.
+/// Without a declared size the quota is enforced on the bytes streamed ([`store_archive`]).
 pub async fn check_declared_size(
     app: &App,
     principal: &Principal,
@@ -75,18 +102,12 @@ pub async fn check_declared_size(
     if content_length.is_some_and(|len| len > limit.saturating_add(64 * 1024)) {
         return Err(too_large(limit));
     }
-    let used = u64::try_from(app.store.usage(&principal.user_id).await?.storage_bytes).unwrap_or(0);
-    if used + content_length.unwrap_or(0).min(limit) > storage_quota(principal) {
-        return Err(AppError::Forbidden(format!(
-            "Storage quota exceeded: {used} of {} bytes used",
-            storage_quota(principal)
-        )));
-    }
-    Ok(())
+    check_storage_quota(app, principal, content_length.unwrap_or(0).min(limit)).await
 }
 
 /// Streams an archive into object storage without holding it in memory; stops (and removes
-/// what was written) as soon as it exceeds the upload limit.
+/// what was written) as soon as it exceeds the upload limit or, with the bytes the caller
+/// already stores, the storage quota of their plan (whatever `Content-Length` declared).
 pub async fn store_archive<S, E>(
     app: &App,
     principal: &Principal,
@@ -97,6 +118,8 @@ where
     E: std::fmt::Display,
 {
     let limit = app.settings.datasets.max_upload_bytes;
+    let used = used_storage(app, principal).await?;
+    let quota = storage_quota(principal);
     let dataset_id = IdKind::Dataset.new_id();
     let key = keys::dataset_archive(&principal.user_id, &dataset_id);
     let upload = app
@@ -120,6 +143,9 @@ where
                 size += chunk.len() as u64;
                 if size > limit {
                     break Some(too_large(limit));
+                }
+                if used.saturating_add(size) > quota {
+                    break Some(quota_exceeded(used, principal));
                 }
                 if let Err(e) = writer.wait_for_capacity(8).await {
                     break Some(AppError::internal(e));
@@ -314,7 +340,8 @@ pub async fn get(app: &App, principal: &Principal, id: &str) -> AppResult<Datase
     })
 }
 
-/// Deletes one of the caller's datasets and every object stored for it.
+/// Deletes one of the caller's datasets and every object stored for it; 409 `CONFLICT` (naming
+/// them) while queued or running workflows use it.
 pub async fn delete(app: &App, principal: &Principal, id: &str) -> AppResult<()> {
     owned(app, principal, id).await?;
     let prefix = keys::dataset_prefix(&principal.user_id, id);
@@ -325,8 +352,23 @@ pub async fn delete(app: &App, principal: &Principal, id: &str) -> AppResult<()>
         .iter()
         .map(|(_, size)| size)
         .sum();
-    if !app.store.delete_dataset(&principal.user_id, id).await? {
-        return Err(AppError::not_found("Dataset", id));
+    let mut outcome = app.store.delete_dataset(&principal.user_id, id).await?;
+    if matches!(&outcome, DatasetDeletion::InUse(w) if w.is_empty()) {
+        // The last workflow using it ended between the check and the listing: try again.
+        outcome = app.store.delete_dataset(&principal.user_id, id).await?;
+    }
+    match outcome {
+        DatasetDeletion::Deleted => {}
+        DatasetDeletion::NotFound => return Err(AppError::not_found("Dataset", id)),
+        DatasetDeletion::InUse(workflow_ids) => {
+            return Err(AppError::Conflict {
+                message: format!(
+                    "Dataset '{id}' is used by queued or running workflows; cancel them or \
+                     wait until they end"
+                ),
+                details: json!({ "dataset_id": id, "workflow_ids": workflow_ids }),
+            });
+        }
     }
     app.objects.delete_prefix(&prefix).await?;
     app.store
@@ -406,7 +448,7 @@ pub async fn validate(
 }
 
 /// A ready dataset re-packed as a zip in `format` (default: its own), written to a temporary
-/// file; returns the file and a download name.
+/// file under the work dir; returns the file and a download name.
 pub async fn export(
     app: &App,
     principal: &Principal,
@@ -421,10 +463,14 @@ pub async fn export(
             json!(format),
         )])
     })?;
-    let work = tempfile::tempdir().map_err(AppError::internal)?;
+    let work = scratch_dir(&app.settings.work_dir()).map_err(AppError::internal)?;
     let images = work.path().join("images");
     download_images(app, &principal.user_id, id, &manifest, &images).await?;
-    let zip = tempfile::NamedTempFile::new().map_err(AppError::internal)?;
+    let zip = tempfile::Builder::new()
+        .prefix("export-")
+        .suffix(".zip")
+        .tempfile_in(app.settings.work_dir())
+        .map_err(AppError::internal)?;
     let file = zip.reopen().map_err(AppError::internal)?;
     tokio::task::spawn_blocking(move || {
         datasets::export_zip(&manifest, &images, format, file).map(drop)
@@ -439,6 +485,15 @@ pub async fn export(
     })?;
     drop(work);
     Ok((zip, format!("{}-{}.zip", dataset.id, format.as_str())))
+}
+
+/// A fresh scratch directory under `work_dir` (`training.work_dir`), created if missing: never
+/// the system temp directory, which is RAM on many distributions.
+pub fn scratch_dir(work_dir: &Path) -> std::io::Result<tempfile::TempDir> {
+    std::fs::create_dir_all(work_dir)?;
+    tempfile::Builder::new()
+        .prefix("dataset-")
+        .tempdir_in(work_dir)
 }
 
 fn manifest_key(user_id: &str, dataset_id: &str) -> String {
@@ -510,7 +565,16 @@ impl JobHandler for IngestHandler {
                 finish_failed(app, &dataset, &reason).await;
                 Err(reason)
             }
-            Err(IngestError::Internal(e)) => Err(e.to_string()),
+            // Stopped (lease lost, shutdown): another attempt resumes it, the dataset stays
+            // `processing` meanwhile.
+            Err(IngestError::Internal(e)) if control.should_stop() => Err(e.to_string()),
+            Err(IngestError::Internal(e)) => {
+                // The runner does not retry a failed job, so this attempt is the last: the
+                // dataset must not stay `processing`. The cause is ours and is only logged.
+                tracing::error!(dataset_id = %dataset.id, error = %e, "dataset ingest failed");
+                finish_failed(app, &dataset, INTERNAL_FAILURE).await;
+                Err(e.to_string())
+            }
         }
     }
 
@@ -578,10 +642,12 @@ async fn ingest(app: &App, dataset: &Dataset, control: &JobControl) -> Result<()
         max_entry_bytes: settings.max_entry_bytes,
         max_ratio: settings.max_compression_ratio,
         max_image_pixels: settings.max_image_pixels,
+        max_annotation_bytes: settings.max_annotation_bytes,
+        ..Limits::default()
     };
     let format = DatasetFormat::parse_choice(&dataset.format)
         .map_err(|e| IngestError::Refused(e.to_string()))?;
-    let work = tempfile::tempdir().map_err(AppError::internal)?;
+    let work = scratch_dir(&app.settings.work_dir()).map_err(AppError::internal)?;
     let archive_path = work.path().join("archive");
     let archive_key = keys::dataset_archive(&dataset.user_id, &dataset.id);
     download(app, &archive_key, &archive_path).await?;
@@ -594,9 +660,10 @@ async fn ingest(app: &App, dataset: &Dataset, control: &JobControl) -> Result<()
     .await
     .map_err(AppError::internal)?
     .map_err(|e| match e {
-        datasets::DatasetError::Io { .. } => {
-            IngestError::Internal(AppError::internal(describe(&e)))
-        }
+        datasets::DatasetError::Io { .. }
+        | datasets::DatasetError::Archive(
+            datasets::ArchiveError::Io { .. } | datasets::ArchiveError::TargetNotEmpty { .. },
+        ) => IngestError::Internal(AppError::internal(describe(&e))),
         other => IngestError::Refused(describe(&other)),
     })?;
     if control.should_stop() {
@@ -645,12 +712,19 @@ async fn ingest(app: &App, dataset: &Dataset, control: &JobControl) -> Result<()
     app.store
         .finish_dataset(&dataset.id, outcome, Utc::now())
         .await?;
+    // The dataset is ready from here on: a failure below must not turn it `failed`.
     // The images now stand for the archive: drop it and account for what is kept.
-    app.objects.delete(&archive_key).await?;
+    if let Err(e) = app.objects.delete(&archive_key).await {
+        tracing::error!(dataset_id = %dataset.id, error = %e, "cannot delete the ingested archive");
+    }
     let kept = i64::try_from(stored + manifest_len).unwrap_or(i64::MAX);
-    app.store
+    if let Err(e) = app
+        .store
         .add_usage(&dataset.user_id, 0.0, kept - dataset.size_bytes)
-        .await?;
+        .await
+    {
+        tracing::error!(dataset_id = %dataset.id, error = %e, "cannot record the storage usage");
+    }
     tracing::info!(dataset_id = %dataset.id, images = ingested.manifest.images.len(), format = ingested.format.as_str(), "dataset ready");
     Ok(())
 }
@@ -672,4 +746,26 @@ async fn download(app: &App, key: &str, path: &Path) -> AppResult<()> {
         file.write_all(&chunk).await.map_err(AppError::internal)?;
     }
     file.flush().await.map_err(AppError::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scratch_is_made_under_the_work_dir() {
+        let root = tempfile::tempdir().unwrap();
+        let work_dir = root.path().join("data").join("work");
+        let scratch = scratch_dir(&work_dir).unwrap();
+        assert_eq!(scratch.path().parent(), Some(work_dir.as_path()));
+        assert!(scratch.path().is_dir());
+        let path = scratch.path().to_owned();
+        drop(scratch);
+        assert!(!path.exists(), "removed when dropped");
+
+        // A work dir that cannot hold directories is an error, not a fallback elsewhere.
+        let file = root.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        assert!(scratch_dir(&file).is_err());
+    }
 }

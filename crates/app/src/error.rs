@@ -148,10 +148,14 @@ impl AppError {
 impl From<store::StoreError> for AppError {
     fn from(error: store::StoreError) -> Self {
         match error {
-            store::StoreError::Conflict(message) => AppError::Conflict {
-                message: "Resource already exists".into(),
-                details: json!({ "reason": message }),
-            },
+            // The database's own words (constraint and table names) stay in the log.
+            store::StoreError::Conflict(message) => {
+                tracing::info!(reason = %message, "conflict");
+                AppError::Conflict {
+                    message: "Resource already exists".into(),
+                    details: json!({}),
+                }
+            }
             other => AppError::Internal(other.to_string()),
         }
     }
@@ -196,5 +200,25 @@ impl Validator {
         } else {
             Err(AppError::Validation(std::mem::take(&mut self.errors)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_words_do_not_reach_the_client() {
+        let error = AppError::from(store::StoreError::Conflict(
+            "UNIQUE constraint failed: users.email".into(),
+        ));
+        let AppError::Conflict { message, details } = error else {
+            panic!("not a conflict: {error:?}");
+        };
+        let shown = format!("{message} {details}");
+        assert!(
+            !shown.contains("UNIQUE") && !shown.contains("users"),
+            "{shown}"
+        );
     }
 }

@@ -12,6 +12,7 @@ use ml::detect::{DetectorEngine, NmsOptions};
 use ml::infer::{EngineOptions, ImageInput, InferenceEngine};
 use objects::keys;
 use serde_json::json;
+use std::collections::HashMap;
 use std::io::Cursor;
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,7 +23,7 @@ const TOP_K: usize = 5;
 
 /// A loaded model of either task, ready to answer.
 #[derive(Clone)]
-pub(crate) enum ServedModel {
+pub enum ServedModel {
     /// A classifier: the top classes of each image.
     Classifier(Arc<InferenceEngine>),
     /// A detector: the objects of each image with their boxes, after NMS with these options.
@@ -69,29 +70,42 @@ impl ServedModel {
     }
 }
 
-struct Loaded {
+struct Loaded<T> {
     /// The workflow's owner.
     user_id: String,
     /// `wf_…_epoch_N`.
     version: String,
-    engine: ServedModel,
+    engine: T,
     bytes: u64,
     last_used: Instant,
 }
 
 /// Loaded engines by workflow id, evicted least recently used first beyond the budget.
-#[derive(Default)]
-pub struct ModelCache {
-    loaded: Mutex<Vec<(String, Loaded)>>,
+///
+/// The list's lock is only held to look up or insert: a model is loaded (seconds for a large
+/// one) outside it, so predictions on other models never wait for a load. Requests for the
+/// same model wait on that model's own gate and find it loaded, instead of loading it again.
+pub struct ModelCache<T = ServedModel> {
+    loaded: Mutex<Vec<(String, Loaded<T>)>>,
+    loading: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
-impl std::fmt::Debug for ModelCache {
+impl<T> Default for ModelCache<T> {
+    fn default() -> Self {
+        Self {
+            loaded: Mutex::default(),
+            loading: Mutex::default(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for ModelCache<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ModelCache").finish_non_exhaustive()
     }
 }
 
-impl ModelCache {
+impl<T: Clone> ModelCache<T> {
     /// The loaded engine of `workflow_id` when `user_id` owns it, without the database: only
     /// completed workflows are loaded, and a completed workflow stays completed, keeps its
     /// owner and is never deleted, so the answer is the one the database would give.
@@ -99,27 +113,41 @@ impl ModelCache {
         &self,
         workflow_id: &str,
         user_id: &str,
-    ) -> Option<(ServedModel, String)> {
+    ) -> Option<(T, String)> {
         touch(&mut self.loaded.lock().await, workflow_id, user_id)
     }
 
-    /// The engine of a completed workflow, loading it (and evicting others) when needed.
-    pub(crate) async fn engine(
+    /// The engine of `workflow_id` (owned by `user_id`), started by `load` when it is not
+    /// loaded, evicting least recently used ones beyond `budget` bytes.
+    async fn get_or_load<F>(
         &self,
-        app: &App,
-        workflow: &Workflow,
-    ) -> AppResult<(ServedModel, String)> {
-        let mut loaded = self.loaded.lock().await;
-        if let Some(hit) = touch(&mut loaded, &workflow.id, &workflow.user_id) {
+        workflow_id: &str,
+        user_id: &str,
+        version: String,
+        budget: u64,
+        load: F,
+    ) -> AppResult<(T, String)>
+    where
+        F: Future<Output = AppResult<(T, u64)>>,
+    {
+        if let Some(hit) = self.owned_loaded(workflow_id, user_id).await {
             return Ok(hit);
         }
-        let (engine, bytes) = load(app, workflow).await?;
-        let version = format!(
-            "{}_epoch_{}",
-            workflow.id,
-            workflow.exported_epoch.unwrap_or(workflow.current_epoch)
-        );
-        let budget = app.settings.inference.cache_bytes;
+        let gate = self
+            .loading
+            .lock()
+            .await
+            .entry(workflow_id.to_owned())
+            .or_default()
+            .clone();
+        let _loading = gate.lock().await;
+        if let Some(hit) = self.owned_loaded(workflow_id, user_id).await {
+            return Ok(hit);
+        }
+        let result = load.await;
+        self.loading.lock().await.remove(workflow_id);
+        let (engine, bytes) = result?;
+        let mut loaded = self.loaded.lock().await;
         while !loaded.is_empty()
             && loaded.iter().map(|(_, l)| l.bytes).sum::<u64>() + bytes > budget
         {
@@ -133,9 +161,9 @@ impl ModelCache {
             tracing::info!(workflow_id = %id, "model unloaded (cache budget)");
         }
         loaded.push((
-            workflow.id.clone(),
+            workflow_id.to_owned(),
             Loaded {
-                user_id: workflow.user_id.clone(),
+                user_id: user_id.to_owned(),
                 version: version.clone(),
                 engine: engine.clone(),
                 bytes,
@@ -146,12 +174,36 @@ impl ModelCache {
     }
 }
 
+impl ModelCache<ServedModel> {
+    /// The engine of a completed workflow, loading it (and evicting others) when needed.
+    pub(crate) async fn engine(
+        &self,
+        app: &App,
+        workflow: &Workflow,
+    ) -> AppResult<(ServedModel, String)> {
+        let version = format!(
+            "{}_epoch_{}",
+            workflow.id,
+            workflow.exported_epoch.unwrap_or(workflow.current_epoch)
+        );
+        let budget = app.settings.inference.cache_bytes;
+        self.get_or_load(
+            &workflow.id,
+            &workflow.user_id,
+            version,
+            budget,
+            load(app, workflow),
+        )
+        .await
+    }
+}
+
 /// The loaded engine of `workflow_id` owned by `user_id`, marked as just used.
-fn touch(
-    loaded: &mut [(String, Loaded)],
+fn touch<T: Clone>(
+    loaded: &mut [(String, Loaded<T>)],
     workflow_id: &str,
     user_id: &str,
-) -> Option<(ServedModel, String)> {
+) -> Option<(T, String)> {
     let (_, entry) = loaded
         .iter_mut()
         .find(|(id, entry)| id == workflow_id && entry.user_id == user_id)?;
@@ -367,6 +419,56 @@ mod tests {
                 prop_assert_eq!(&decode_base64(&data, 1 << 20).unwrap(), &bytes);
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_slow_load_does_not_hold_up_other_models() {
+        let cache = Arc::new(ModelCache::<&'static str>::default());
+        let loaded = cache
+            .get_or_load("wf_a", "user_1", "a".into(), 100, async { Ok(("A", 10)) })
+            .await
+            .unwrap();
+        assert_eq!(loaded.0, "A");
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let slow = {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                cache
+                    .get_or_load("wf_b", "user_1", "b".into(), 100, async {
+                        let _ = released.await;
+                        Ok(("B", 10))
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        // While B loads, A answers at once and a second request for B does not load it again.
+        let hit = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            cache.get_or_load("wf_a", "user_1", "a".into(), 100, async {
+                Err(AppError::internal("must not load again"))
+            }),
+        )
+        .await
+        .expect("A must not wait for B's load")
+        .unwrap();
+        assert_eq!(hit.0, "A");
+        let waiter = {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                cache
+                    .get_or_load("wf_b", "user_1", "b".into(), 100, async {
+                        Err(AppError::internal("loaded twice"))
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        release.send(()).unwrap();
+        assert_eq!(slow.await.unwrap().unwrap().0, "B");
+        assert_eq!(waiter.await.unwrap().unwrap().0, "B");
+        // Another user's id is not served from the cache.
+        assert!(cache.owned_loaded("wf_b", "user_2").await.is_none());
     }
 
     #[test]

@@ -8,16 +8,20 @@ pub mod batches;
 pub mod catalogue;
 pub mod chat;
 pub mod chat_llm;
+pub mod client;
 pub mod datasets;
 mod error;
 pub mod estimate;
 pub mod events;
 pub mod fetch;
+pub mod hasher;
 pub mod inference;
 pub mod internal;
 pub mod jobs;
+pub mod memory;
 pub mod projects;
 pub mod ratelimit;
+pub mod recipe;
 pub mod segmentation;
 pub mod settings;
 pub mod training;
@@ -53,6 +57,10 @@ pub struct App {
     pub segmenter: Arc<segmentation::Segmenter>,
     /// Signs the URLs of segmentation images and masks.
     pub urls: Arc<segmentation::urls::UrlSigner>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub proxies: Arc<client::TrustedProxies>,
+    /// The threads that hash and verify passwords (each hash holds ~19 MiB).
+    pub hasher: Arc<hasher::Hasher>,
 }
 
 impl std::fmt::Debug for App {
@@ -93,7 +101,15 @@ impl App {
             }
             store::Dialect::Sqlite => events::EventBus::in_process(),
         };
+        let proxies = client::TrustedProxies::parse(&settings.server.trusted_proxies)
+            .map_err(|e| AppError::internal(format!("server.trusted_proxies: {e}")))?;
+        let hashes = match settings.auth.max_concurrent_hashes {
+            0 => std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            n => n,
+        };
         Ok(Self {
+            proxies: Arc::new(proxies),
+            hasher: Arc::new(hasher::Hasher::new(hashes)),
             models: Arc::new(inference::ModelCache::default()),
             segmenter: Arc::new(segmentation::Segmenter::new(&settings)),
             urls: Arc::new(segmentation::urls::UrlSigner::new(&secret)),

@@ -74,6 +74,8 @@ trait Counters: Send + Sync {
     async fn increment(&self, keys: &[(String, u64)]) -> Result<Vec<u64>, String>;
     /// Current counts without incrementing.
     async fn read(&self, keys: &[(String, u64)]) -> Result<Vec<u64>, String>;
+    /// Decrements each existing key that is above zero.
+    async fn decrement(&self, keys: &[(String, u64)]) -> Result<(), String>;
 }
 
 /// A rate limiter over configurable counters.
@@ -132,16 +134,29 @@ impl RateLimiter {
         self.evaluate(key, windows, false).await
     }
 
-    async fn evaluate(&self, key: &str, windows: &[Window], count: bool) -> Decision {
-        let now = unix_now();
-        let keys: Vec<(String, u64)> = windows
+    /// Takes back one hit on `key` counted by [`RateLimiter::hit`] in the current windows
+    /// (an attempt that turned out not to count, e.g. a successful login).
+    pub async fn refund(&self, key: &str, windows: &[Window]) {
+        let keys = self.window_keys(key, windows, unix_now());
+        if let Err(error) = self.counters.decrement(&keys).await {
+            tracing::error!(%error, backend = self.backend, "rate-limit counters unavailable");
+        }
+    }
+
+    fn window_keys(&self, key: &str, windows: &[Window], now: u64) -> Vec<(String, u64)> {
+        windows
             .iter()
             .map(|w| {
                 let index = now / w.period_secs;
                 let name = format!("{}:rl:{key}:{}:{index}", self.namespace, w.period_secs);
                 (name, w.period_secs)
             })
-            .collect();
+            .collect()
+    }
+
+    async fn evaluate(&self, key: &str, windows: &[Window], count: bool) -> Decision {
+        let now = unix_now();
+        let keys = self.window_keys(key, windows, now);
         let counts = if count {
             self.counters.increment(&keys).await
         } else {
@@ -236,6 +251,17 @@ impl Counters for MemoryCounters {
                 .collect()
         }))
     }
+
+    async fn decrement(&self, keys: &[(String, u64)]) -> Result<(), String> {
+        self.with_map(|map| {
+            for (key, _) in keys {
+                if let Some((count, _)) = map.get_mut(key) {
+                    *count = count.saturating_sub(1);
+                }
+            }
+        });
+        Ok(())
+    }
 }
 
 struct RedisCounters {
@@ -251,6 +277,15 @@ for i, key in ipairs(KEYS) do
   counts[i] = n
 end
 return counts
+";
+
+// DECR keys that exist and are above zero (a refund never creates a key or goes negative).
+const DECREMENT_SCRIPT: &str = r"
+for _, key in ipairs(KEYS) do
+  local n = tonumber(redis.call('GET', key) or '0')
+  if n > 0 then redis.call('DECR', key) end
+end
+return 0
 ";
 
 #[async_trait]
@@ -277,6 +312,20 @@ impl Counters for RedisCounters {
             .await
             .map_err(|e| e.to_string())?;
         Ok(values.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
+    async fn decrement(&self, keys: &[(String, u64)]) -> Result<(), String> {
+        let script = redis::Script::new(DECREMENT_SCRIPT);
+        let mut invocation = script.prepare_invoke();
+        for (key, _) in keys {
+            invocation.key(key);
+        }
+        let mut conn = self.manager.clone();
+        invocation
+            .invoke_async::<i64>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -309,6 +358,13 @@ mod tests {
         assert!(!refused.allowed);
         assert!(refused.reset_at() > Utc::now());
         assert!(limiter.peek("test:fresh-key", &windows).await.allowed);
+        // A refund gives one hit back, never more than were counted.
+        let key = format!("test:{}", domain::IdKind::Request.new_id());
+        limiter.refund(&key, &windows).await;
+        assert_eq!(limiter.hit(&key, &windows).await.remaining, 2);
+        limiter.refund(&key, &windows).await;
+        limiter.refund(&key, &windows).await;
+        assert_eq!(limiter.hit(&key, &windows).await.remaining, 2);
     }
 
     #[tokio::test]

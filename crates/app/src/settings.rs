@@ -49,6 +49,20 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Public base URL for links; empty derives it from the bound address.
     pub public_url: String,
+    /// Longest time a request may take (uploads, downloads and WebSockets excepted: they are
+    /// bounded by `min_transfer_bytes_per_sec` instead), in seconds.
+    pub request_timeout_secs: u64,
+    /// Slowest body an upload may send: averaged over `transfer_window_secs`, in bytes per
+    /// second (slow-loris uploads are cut off with 408).
+    pub min_transfer_bytes_per_sec: u64,
+    /// Window over which the transfer rate is judged, in seconds.
+    pub transfer_window_secs: u64,
+    /// Time given to in-flight requests and running jobs after a shutdown signal, in seconds.
+    pub shutdown_grace_secs: u64,
+    /// Addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` is believed (the
+    /// right-most address not in this list is the client); empty: the peer address is the
+    /// client.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// Segmentation service settings.
@@ -132,8 +146,15 @@ pub struct AuthSettings {
     pub allow_registration: bool,
     /// Plan given to self-registered users.
     pub default_plan: Plan,
-    /// Failed logins allowed per minute per e-mail and per client address.
+    /// Failed logins allowed per minute per account (e-mail address).
     pub login_failures_per_minute: u64,
+    /// Failed logins allowed per minute per client address.
+    pub login_failures_per_client_per_minute: u64,
+    /// `POST /auth/register` calls allowed per hour per client address.
+    pub registrations_per_client_per_hour: u64,
+    /// Threads hashing passwords, i.e. hashes computed at once (each Argon2 hash holds
+    /// ~19 MiB); 0: one per core.
+    pub max_concurrent_hashes: usize,
 }
 
 /// Rate limiting settings.
@@ -171,6 +192,10 @@ pub struct TrainingSettings {
     pub max_attempts: i64,
     /// Least time between two live progress reports.
     pub progress_interval_millis: u64,
+    /// Most memory one training run may be estimated to need, in bytes; a workflow asking
+    /// for more is refused when it is created. 0: half of this machine's physical memory.
+    #[serde(default)]
+    pub max_memory_bytes: u64,
 }
 
 /// Model serving settings.
@@ -210,6 +235,9 @@ pub struct DatasetSettings {
     pub max_compression_ratio: f64,
     /// Largest image, in pixels.
     pub max_image_pixels: u64,
+    /// Largest annotation file read whole (COCO JSON, VOC XML, YOLO `data.yaml` and lists), in
+    /// bytes; a larger one fails the dataset. YOLO label files are read line by line.
+    pub max_annotation_bytes: u64,
     /// Seed of generated splits.
     pub split_seed: u64,
 }
@@ -288,7 +316,8 @@ impl Settings {
                     .try_parsing(true)
                     .list_separator(",")
                     .with_list_parse_key("worker.kinds")
-                    .with_list_parse_key("segmentation.backends"),
+                    .with_list_parse_key("segmentation.backends")
+                    .with_list_parse_key("server.trusted_proxies"),
             );
         }
         let settings: Settings = builder
@@ -315,6 +344,9 @@ impl Settings {
             return Err(SettingsError(
                 "auth.jwt_secret must be at least 32 characters".into(),
             ));
+        }
+        if let Err(e) = crate::client::TrustedProxies::parse(&self.server.trusted_proxies) {
+            return Err(SettingsError(format!("server.trusted_proxies: {e}")));
         }
         let known: Vec<&str> = crate::jobs::handlers().iter().map(|h| h.kind()).collect();
         if let Some(kind) = self

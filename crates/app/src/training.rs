@@ -161,6 +161,17 @@ impl Run {
             ),
         )
         .await;
+        if self.attempt <= 1 {
+            for choice in &config.recipe {
+                log_line(
+                    app,
+                    &wf.id,
+                    "INFO",
+                    format!("Recipe: {}", choice.describe()),
+                )
+                .await;
+            }
+        }
         let principal = Principal {
             user_id: wf.user_id.clone(),
             plan: Plan::Free,

@@ -4,6 +4,7 @@ use crate::auth::Principal;
 use crate::catalogue::{self, CatalogueModel};
 use crate::estimate::{self, RunShape};
 use crate::events::BusMessage;
+use crate::memory;
 use crate::{App, AppError, AppResult, FieldError, Validator};
 use api_types::time::rfc3339;
 use api_types::workflows::{
@@ -80,7 +81,13 @@ pub async fn submit(
     let model = model_of(config)?;
     // Every bad field is reported at once: dataset problems join the hyper-parameter ones.
     let manifest = dataset_manifest(app, principal, &config.dataset_id).await?;
-    let train_config = train_config(model, &config.hyperparameters, manifest.as_ref())?;
+    let memory_limit = crate::memory::training_limit(&app.settings.training);
+    let train_config = train_config(
+        model,
+        &config.hyperparameters,
+        manifest.as_ref(),
+        memory_limit,
+    )?;
     let Ok(manifest) = manifest else {
         return Err(AppError::internal("dataset error not reported"));
     };
@@ -200,13 +207,14 @@ async fn dataset_manifest(
     }
 }
 
-/// The engine configuration for `hyper` after range checks naming every bad field.
+/// The engine configuration for `hyper` after range checks naming every bad field, including a
+/// run estimated to need more than `memory_limit` bytes.
 fn train_config(
     model: CatalogueModel,
     hyper: &Hyperparameters,
     manifest: Result<&Manifest, &FieldError>,
+    memory_limit: u64,
 ) -> AppResult<TrainConfig> {
-    let defaults = TrainConfig::default();
     let mut check = Validator::default();
     let int_in = |check: &mut Validator, field: &str, value: Option<i64>, lo: i64, hi: i64| {
         if let Some(v) = value {
@@ -221,13 +229,25 @@ fn train_config(
         }
     };
     int_in(&mut check, "epochs", hyper.epochs, 1, 1000);
-    int_in(&mut check, "batch_size", hyper.batch_size, 1, 1024);
-    int_in(&mut check, "image_size", hyper.image_size, 16, 1024);
+    int_in(
+        &mut check,
+        "batch_size",
+        hyper.batch_size,
+        BATCH_SIZES.0,
+        BATCH_SIZES.1,
+    );
+    int_in(
+        &mut check,
+        "image_size",
+        hyper.image_size,
+        IMAGE_SIZES.0,
+        IMAGE_SIZES.1,
+    );
     int_in(
         &mut check,
         "early_stopping_patience",
         hyper.early_stopping_patience,
-        1,
+        0,
         1000,
     );
     let real_in =
@@ -273,7 +293,7 @@ fn train_config(
         |v| (0.0..=0.9).contains(&v),
         "Must be between 0 and 0.9",
     );
-    let optimizer = parse_choice(
+    parse_choice(
         &mut check,
         "optimizer",
         hyper.optimizer.as_deref(),
@@ -283,7 +303,7 @@ fn train_config(
             ("sgd", OptimizerKind::Sgd),
         ],
     );
-    let schedule = parse_choice(
+    parse_choice(
         &mut check,
         "lr_schedule",
         hyper.lr_schedule.as_deref(),
@@ -293,6 +313,17 @@ fn train_config(
             ("cosine", LrScheduleKind::Cosine),
         ],
     );
+    crate::recipe::check(&mut check, hyper);
+    // Defaults come from the dataset (the training recipe); the memory check judges them too.
+    let resolved = manifest
+        .ok()
+        .map(|m| crate::recipe::resolve(model, hyper, m));
+    check_memory(
+        &mut check,
+        model,
+        &crate::recipe::sized(hyper, resolved.as_ref()),
+        memory_limit,
+    );
     match manifest {
         Ok(manifest) => check_dataset(&mut check, model, manifest),
         Err(error) => {
@@ -301,26 +332,60 @@ fn train_config(
         }
     }
     check.finish()?;
-    let config = TrainConfig {
-        model: model.architecture,
-        image_size: hyper.image_size.map(|v| v as usize),
-        epochs: hyper.epochs.map_or(defaults.epochs, |v| v as usize),
-        batch_size: hyper.batch_size.map_or(defaults.batch_size, |v| v as usize),
-        learning_rate: hyper.learning_rate.unwrap_or(defaults.learning_rate),
-        optimizer: optimizer.unwrap_or(defaults.optimizer),
-        lr_schedule: schedule.unwrap_or(defaults.lr_schedule),
-        weight_decay: hyper.weight_decay,
-        momentum: hyper.momentum.unwrap_or(defaults.momentum),
-        warmup_epochs: hyper.warmup_epochs.unwrap_or(defaults.warmup_epochs),
-        early_stopping_patience: hyper.early_stopping_patience.map(|v| v as usize),
-        val_fraction: hyper.val_fraction.unwrap_or(defaults.val_fraction),
-        seed: hyper.seed.unwrap_or(defaults.seed),
-        ..defaults
+    let Some(config) = resolved else {
+        return Err(AppError::internal("dataset error not reported"));
     };
     config.validate().map_err(|e| {
         AppError::Validation(vec![FieldError::new("hyperparameters", e.to_string())])
     })?;
     Ok(config)
+}
+
+/// Accepted `batch_size`s, inclusive.
+const BATCH_SIZES: (i64, i64) = (1, 1024);
+
+/// Accepted `image_size`s, inclusive.
+const IMAGE_SIZES: (i64, i64) = (16, 1024);
+
+/// Refuses a run estimated to need more memory than `limit` (see [`crate::memory`]), naming
+/// `batch_size` when a smaller batch would fit and `image_size` when not even one image does.
+/// Out-of-range sizes are left to their own range errors.
+fn check_memory(check: &mut Validator, model: CatalogueModel, hyper: &Hyperparameters, limit: u64) {
+    let in_range = |value: i64, (lo, hi): (i64, i64)| (lo..=hi).contains(&value);
+    let batch = match hyper.batch_size {
+        Some(v) if in_range(v, BATCH_SIZES) => v as usize,
+        Some(_) => return,
+        None => TrainConfig::default().batch_size,
+    };
+    let size = match hyper.image_size {
+        Some(v) if in_range(v, IMAGE_SIZES) => v as usize,
+        Some(_) => return,
+        None => model.architecture.default_image_size(),
+    };
+    let needed = memory::training_bytes(model.architecture, batch, size);
+    if needed <= limit {
+        return;
+    }
+    let why = format!(
+        "Training {} on batches of {batch} images of {size}x{size} pixels needs about {} of \
+         memory, more than the {} a training worker may use (training.max_memory_bytes)",
+        model.id,
+        memory::gib(needed),
+        memory::gib(limit),
+    );
+    let error = match memory::largest_batch(model.architecture, size, limit) {
+        Some(fit) => FieldError::with_value(
+            "hyperparameters.batch_size",
+            format!("{why}; at most {fit} images per batch fit at this image size"),
+            json!(batch),
+        ),
+        None => FieldError::with_value(
+            "hyperparameters.image_size",
+            format!("{why}; not even one image per batch fits at this image size"),
+            json!(size),
+        ),
+    };
+    check.check(false, || error);
 }
 
 /// Whether the dataset can train `model`.

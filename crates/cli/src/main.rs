@@ -36,7 +36,7 @@ enum Command {
     #[command(subcommand)]
     User(commands::user::UserCommand),
     /// Train a classifier or detector locally with a progress line.
-    Train(commands::train::TrainArgs),
+    Train(Box<commands::train::TrainArgs>),
     /// Serve the segmentation backend API (SAM3 inference, `X-API-Key`) on
     /// `segmentation.backend_bind`.
     SegmentBackend(commands::segment_backend::SegmentBackendArgs),
@@ -73,7 +73,7 @@ fn main() -> anyhow::Result<()> {
             Command::Config => commands::config::run(&settings),
             Command::User(command) => commands::user::run(settings, command).await,
             Command::Train(args) => {
-                tokio::task::spawn_blocking(move || commands::train::run(args)).await?
+                tokio::task::spawn_blocking(move || commands::train::run(*args)).await?
             }
             Command::Segment(args) => {
                 tokio::task::spawn_blocking(move || commands::segment::run(args)).await?

@@ -45,7 +45,7 @@ async fn killed_worker_is_resumed_from_its_checkpoint_by_another() {
     tokio::spawn(worker::run(
         app.app.clone(),
         vec![Arc::new(app::datasets::IngestHandler)],
-        worker::WorkerConfig::from_settings(&app.app.settings.worker),
+        worker::WorkerConfig::from_settings(&app.app.settings),
         ingest,
     ));
     let dataset = app

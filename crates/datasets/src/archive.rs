@@ -31,6 +31,16 @@ pub struct Limits {
     pub max_ratio: f64,
     /// Maximum `width × height` of one image, checked from its header before decoding.
     pub max_image_pixels: u64,
+    /// Largest annotation file the readers open (COCO JSON, VOC XML, YOLO `data.yaml`, split and
+    /// class lists), in bytes; a larger one refuses the dataset. YOLO label files are read line by
+    /// line instead, each line bounded by [`Limits::max_polygon_points`].
+    pub max_annotation_bytes: u64,
+    /// Most annotations (COCO `images` or `annotations` entries, VOC objects, YOLO label lines)
+    /// in one annotation file; more refuses the dataset.
+    pub max_annotations: u64,
+    /// Most points of one polygon read as a box (COCO `segmentation` without `bbox`, YOLO
+    /// segmentation lines); an annotation with more is dropped as malformed.
+    pub max_polygon_points: u64,
 }
 
 impl Default for Limits {
@@ -41,6 +51,9 @@ impl Default for Limits {
             max_entry_bytes: 1 << 30,
             max_ratio: 200.0,
             max_image_pixels: 80_000_000,
+            max_annotation_bytes: 256 << 20,
+            max_annotations: 1_000_000,
+            max_polygon_points: 20_000,
         }
     }
 }

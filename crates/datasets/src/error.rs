@@ -155,6 +155,26 @@ pub enum DatasetError {
         /// The pixel limit in force.
         limit: u64,
     },
+    /// An annotation file is larger than [`crate::Limits::max_annotation_bytes`].
+    #[error("annotation file `{file}` is {bytes} bytes, more than the limit of {limit}")]
+    AnnotationFileTooLarge {
+        /// File path relative to the dataset root.
+        file: String,
+        /// Its size.
+        bytes: u64,
+        /// The limit in force.
+        limit: u64,
+    },
+    /// An annotation file holds more than [`crate::Limits::max_annotations`] entries.
+    #[error("annotation file `{file}` has more than {limit} {what}")]
+    TooManyAnnotations {
+        /// File path relative to the dataset root.
+        file: String,
+        /// What was counted (`annotations`, `images`, `objects`, `label lines`).
+        what: String,
+        /// The limit in force.
+        limit: u64,
+    },
     /// No known dataset layout was found.
     #[error("could not recognise the dataset format: {reason}")]
     UnknownFormat {
@@ -218,6 +238,9 @@ impl DatasetError {
             Self::Archive(_) => "INVALID_ARCHIVE",
             Self::Parse(_) => "MALFORMED_ANNOTATIONS",
             Self::ImageTooLarge { .. } => "IMAGE_TOO_LARGE",
+            Self::AnnotationFileTooLarge { .. } | Self::TooManyAnnotations { .. } => {
+                "ANNOTATION_LIMIT_EXCEEDED"
+            }
             Self::UnknownFormat { .. }
             | Self::NotThisFormat { .. }
             | Self::UnknownFormatName(_) => "UNSUPPORTED_FORMAT",
@@ -250,6 +273,12 @@ impl DatasetError {
                 height,
                 limit,
             } => json!({ "file": file, "width": width, "height": height, "max_pixels": limit }),
+            Self::AnnotationFileTooLarge { file, bytes, limit } => {
+                json!({ "file": file, "bytes": bytes, "max_bytes": limit })
+            }
+            Self::TooManyAnnotations { file, what, limit } => {
+                json!({ "file": file, "counted": what, "limit": limit })
+            }
             Self::NotThisFormat { format, reason } => {
                 json!({ "format": format.as_str(), "reason": reason })
             }

@@ -10,6 +10,7 @@
 
 pub mod archive;
 pub mod bench;
+mod bounded;
 pub mod boxes;
 pub mod coco;
 mod collect;
@@ -174,7 +175,7 @@ pub fn ingest_dir(
         None => detect_format(&tree)?,
     };
     let index = ImageIndex::scan(&tree, limits.max_image_pixels)?;
-    let parsed = read(format, &tree, &index)?;
+    let parsed = read(format, &tree, &index, limits)?;
     let Parsed {
         mut manifest,
         has_splits,
@@ -242,16 +243,18 @@ pub fn ingest_dir(
     })
 }
 
-/// Runs the reader of `format` on a scanned tree.
+/// Runs the reader of `format` on a scanned tree; annotation files are read within `limits`
+/// (see [`Limits::max_annotation_bytes`]).
 pub fn read(
     format: DatasetFormat,
     tree: &tree::Tree,
     index: &ImageIndex,
+    limits: &Limits,
 ) -> Result<Parsed, DatasetError> {
     match format {
-        DatasetFormat::Coco => coco::read(tree, index),
-        DatasetFormat::Yolo => yolo::read(tree, index),
-        DatasetFormat::Voc => voc::read(tree, index),
+        DatasetFormat::Coco => coco::read(tree, index, limits),
+        DatasetFormat::Yolo => yolo::read(tree, index, limits),
+        DatasetFormat::Voc => voc::read(tree, index, limits),
         DatasetFormat::ImageFolder => imagefolder::read(tree, index),
     }
 }

@@ -7,6 +7,8 @@ use std::collections::{BTreeSet, HashMap};
 use domain::dataset::{BoxAnnotation, ImageEntry, Split, TaskType};
 use quick_xml::events::Event;
 
+use crate::archive::Limits;
+use crate::bounded;
 use crate::collect::{Collector, Label, Parsed};
 use crate::error::{DatasetError, ParseError};
 use crate::images::ImageIndex;
@@ -33,17 +35,47 @@ struct VocAnnotation {
 
 /// 1-based line and column of a byte offset.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
 }
 
+/// Line numbers of increasing offsets, counted incrementally (a rescan from the start for every
+/// element would be quadratic in the file's size).
+struct LineCounter<'a> {
+    text: &'a str,
+    offset: usize,
+    line: usize,
+}
+
+impl LineCounter<'_> {
+    fn line_at(&mut self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        if offset < self.offset {
+            return line_col(self.text, offset).0;
+        }
+        let newlines = self.text.as_bytes()[self.offset..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        self.line += newlines;
+        self.offset = offset;
+        self.line
+    }
+}
+
 fn parse_xml(
     rel: &str,
     text: &str,
+    max_objects: u64,
     problems: &mut Vec<Problem>,
-) -> Result<VocAnnotation, ParseError> {
+) -> Result<VocAnnotation, DatasetError> {
+    let mut lines = LineCounter {
+        text,
+        offset: 0,
+        line: 1,
+    };
     let mut reader = quick_xml::Reader::from_str(text);
     reader.config_mut().trim_text(true);
     let mut stack: Vec<String> = Vec::new();
@@ -70,7 +102,7 @@ fn parse_xml(
                 stack.push(name);
                 buffer.clear();
                 if stack == ["annotation", "object"] {
-                    let (line, _) = line_col(text, reader.buffer_position() as usize);
+                    let line = lines.line_at(reader.buffer_position() as usize);
                     current = Some(Object {
                         line,
                         ..Object::default()
@@ -94,7 +126,7 @@ fn parse_xml(
                             .map_err(|e| error_at(reader.buffer_position(), e.to_string()))?
                             .into_owned()
                     }
-                    Err(e) => return Err(error_at(reader.buffer_position(), e.to_string())),
+                    Err(e) => return Err(error_at(reader.buffer_position(), e.to_string()).into()),
                 };
                 buffer.push_str(&resolved);
             }
@@ -102,7 +134,7 @@ fn parse_xml(
             Event::End(_) => {
                 let path: Vec<&str> = stack.iter().map(String::as_str).collect();
                 let value = buffer.trim().to_owned();
-                let (line, _) = line_col(text, reader.buffer_position() as usize);
+                let line = lines.line_at(reader.buffer_position() as usize);
                 let number = |field: &str, problems: &mut Vec<Problem>| match value.parse::<f64>() {
                     Ok(v) if v.is_finite() => Some(v),
                     _ => {
@@ -149,6 +181,13 @@ fn parse_xml(
                     }
                     ["annotation", "object"] => {
                         if let Some(object) = current.take() {
+                            if out.objects.len() as u64 >= max_objects {
+                                return Err(DatasetError::TooManyAnnotations {
+                                    file: rel.to_owned(),
+                                    what: "objects".into(),
+                                    limit: max_objects,
+                                });
+                            }
                             out.objects.push(object);
                         }
                     }
@@ -165,10 +204,11 @@ fn parse_xml(
         return Err(error_at(
             text.len() as u64,
             format!("unclosed element <{open}> at end of file"),
-        ));
+        )
+        .into());
     }
     if text.trim().is_empty() {
-        return Err(error_at(0, "empty annotation file".into()));
+        return Err(error_at(0, "empty annotation file".into()).into());
     }
     Ok(out)
 }
@@ -189,12 +229,15 @@ pub fn looks_like_voc(tree: &Tree) -> bool {
     !annotation_dirs(tree).is_empty()
 }
 
-fn read_lines(tree: &Tree, rel: &str) -> Result<Option<Vec<String>>, DatasetError> {
+fn read_lines(
+    tree: &Tree,
+    rel: &str,
+    limits: &Limits,
+) -> Result<Option<Vec<String>>, DatasetError> {
     if tree.files.binary_search(&rel.to_owned()).is_err() {
         return Ok(None);
     }
-    let path = tree.path(rel);
-    let text = std::fs::read_to_string(&path).map_err(|e| DatasetError::io(&path, e))?;
+    let text = bounded::read_text(tree, rel, limits)?;
     Ok(Some(
         text.lines()
             .filter_map(|l| l.split_whitespace().next())
@@ -204,7 +247,7 @@ fn read_lines(tree: &Tree, rel: &str) -> Result<Option<Vec<String>>, DatasetErro
 }
 
 /// Reads a Pascal VOC dataset.
-pub fn read(tree: &Tree, index: &ImageIndex) -> Result<Parsed, DatasetError> {
+pub fn read(tree: &Tree, index: &ImageIndex, limits: &Limits) -> Result<Parsed, DatasetError> {
     let dirs = annotation_dirs(tree);
     if dirs.is_empty() {
         return Err(DatasetError::NotThisFormat {
@@ -221,7 +264,7 @@ pub fn read(tree: &Tree, index: &ImageIndex) -> Result<Parsed, DatasetError> {
         let voc_root = tree::parent(dir).to_owned();
         for name in ["labels.txt", "classes.txt"] {
             if declared_classes.is_none() {
-                declared_classes = read_lines(tree, &tree::join(&voc_root, name))?;
+                declared_classes = read_lines(tree, &tree::join(&voc_root, name), limits)?;
             }
         }
         for (file, split) in [
@@ -232,6 +275,7 @@ pub fn read(tree: &Tree, index: &ImageIndex) -> Result<Parsed, DatasetError> {
             if let Some(stems) = read_lines(
                 tree,
                 &tree::join(&voc_root, &format!("ImageSets/Main/{file}")),
+                limits,
             )? {
                 has_splits = true;
                 for stem in stems {
@@ -244,8 +288,7 @@ pub fn read(tree: &Tree, index: &ImageIndex) -> Result<Parsed, DatasetError> {
             .with_extension(&["xml"])
             .filter(|f| f.starts_with(&prefix) && !f[prefix.len()..].contains('/'))
         {
-            let path = tree.path(rel);
-            let bytes = std::fs::read(&path).map_err(|e| DatasetError::io(&path, e))?;
+            let bytes = bounded::read_bytes(tree, rel, limits)?;
             let text = String::from_utf8(bytes).map_err(|e| ParseError {
                 file: rel.to_owned(),
                 line: None,
@@ -253,7 +296,7 @@ pub fn read(tree: &Tree, index: &ImageIndex) -> Result<Parsed, DatasetError> {
                 field: None,
                 message: format!("not UTF-8: {e}"),
             })?;
-            let annotation = parse_xml(rel, &text, &mut problems)?;
+            let annotation = parse_xml(rel, &text, limits.max_annotations, &mut problems)?;
             parsed.push((voc_root.clone(), rel.to_owned(), annotation));
         }
     }
@@ -385,7 +428,7 @@ mod tests {
     fn parses_objects_and_reports_positions() {
         let xml = "<annotation><filename>a&amp;b.jpg</filename><size><width>10</width><height>20</height></size>\n<object><name>고양이</name><bndbox><xmin>1</xmin><ymin>2</ymin><xmax>3.5</xmax><ymax>4</ymax></bndbox></object></annotation>";
         let mut problems = Vec::new();
-        let a = parse_xml("x.xml", xml, &mut problems).unwrap();
+        let a = parse_xml("x.xml", xml, 10, &mut problems).unwrap();
         assert_eq!(a.filename.as_deref(), Some("a&b.jpg"));
         assert_eq!((a.width, a.height), (Some(10), Some(20)));
         assert_eq!(a.objects.len(), 1);
@@ -397,8 +440,36 @@ mod tests {
         assert!(problems.is_empty());
 
         let broken = "<annotation>\n<object><name>a</name></objec>\n</annotation>";
-        let err = parse_xml("y.xml", broken, &mut problems).unwrap_err();
+        let err = parse_xml("y.xml", broken, 10, &mut problems).unwrap_err();
+        let DatasetError::Parse(err) = err else {
+            panic!("{err}");
+        };
         assert_eq!(err.file, "y.xml");
         assert_eq!(err.line, Some(2), "{err}");
+    }
+
+    #[test]
+    fn objects_beyond_the_limit_refuse_the_file() {
+        let object = "<object><name>a</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>2</xmax><ymax>2</ymax></bndbox></object>\n";
+        let xml = format!("<annotation>{}</annotation>", object.repeat(4));
+        let mut problems = Vec::new();
+        assert_eq!(
+            parse_xml("x.xml", &xml, 4, &mut problems)
+                .unwrap()
+                .objects
+                .len(),
+            4
+        );
+        let err = parse_xml("x.xml", &xml, 3, &mut problems).unwrap_err();
+        assert!(
+            matches!(&err, DatasetError::TooManyAnnotations { limit: 3, .. }),
+            "{err}"
+        );
+        // Line numbers are still right with the incremental counter.
+        let a = parse_xml("x.xml", &xml, 4, &mut problems).unwrap();
+        assert_eq!(
+            a.objects.iter().map(|o| o.line).collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
     }
 }

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use domain::dataset::{Manifest, Split, TaskType};
 use serde_norway::Value;
 
+use crate::archive::Limits;
+use crate::bounded::{self, Line, Lines};
 use crate::collect::{Collector, Label, Parsed, split_from_name};
 use crate::error::{DatasetError, ParseError};
 use crate::images::ImageIndex;
@@ -43,9 +45,8 @@ fn scalar_text(value: &Value) -> Option<String> {
     }
 }
 
-fn parse_yaml(tree: &Tree, rel: &str) -> Result<Option<DataYaml>, DatasetError> {
-    let path = tree.path(rel);
-    let text = std::fs::read_to_string(&path).map_err(|e| DatasetError::io(&path, e))?;
+fn parse_yaml(tree: &Tree, rel: &str, limits: &Limits) -> Result<Option<DataYaml>, DatasetError> {
+    let text = bounded::read_text(tree, rel, limits)?;
     let value: Value = serde_norway::from_str(&text).map_err(|e| {
         let location = e.location();
         DatasetError::Parse(ParseError {
@@ -198,7 +199,7 @@ fn locate(tree: &Tree, config: &DataYaml, path: &str) -> Option<SplitSource> {
     None
 }
 
-fn find_config(tree: &Tree) -> Result<Option<DataYaml>, DatasetError> {
+fn find_config(tree: &Tree, limits: &Limits) -> Result<Option<DataYaml>, DatasetError> {
     let mut yamls: Vec<&str> = tree
         .with_extension(&["yaml", "yml"])
         .filter(|f| Tree::depth(f) <= 1)
@@ -212,7 +213,7 @@ fn find_config(tree: &Tree) -> Result<Option<DataYaml>, DatasetError> {
     });
     let single = yamls.len() == 1;
     for (i, rel) in yamls.iter().enumerate() {
-        match parse_yaml(tree, rel) {
+        match parse_yaml(tree, rel, limits) {
             Ok(Some(config)) => return Ok(Some(config)),
             Ok(None) => {}
             // The main configuration must parse; stray YAML files elsewhere may be anything.
@@ -225,10 +226,9 @@ fn find_config(tree: &Tree) -> Result<Option<DataYaml>, DatasetError> {
 
 /// Whether the tree has a YOLO configuration or a `labels/` folder of text files.
 pub fn looks_like_yolo(tree: &Tree) -> bool {
-    let has_config = tree.with_extension(&["yaml", "yml"]).any(|f| {
-        Tree::depth(f) <= 1
-            && std::fs::read_to_string(tree.path(f)).is_ok_and(|t| t.contains("names"))
-    });
+    let has_config = tree
+        .with_extension(&["yaml", "yml"])
+        .any(|f| Tree::depth(f) <= 1 && bounded::sniff(&tree.path(f), 1 << 20, &[&[b"names"]]));
     has_config
         || tree
             .with_extension(&["txt"])
@@ -250,51 +250,120 @@ fn label_candidates(image: &str) -> Vec<String> {
     out
 }
 
+/// At most this many characters of a bad line are quoted in a problem.
+const QUOTE_CHARS: usize = 80;
+
+fn quote(line: &str) -> String {
+    let mut out: String = line.chars().take(QUOTE_CHARS).collect();
+    if out.len() < line.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// Reads one label file line by line; memory is bounded by the longest line allowed, never by the
+/// file. Polygon lines are folded into their box while they are read.
 fn read_labels(
     tree: &Tree,
     rel: &str,
     classes: usize,
+    limits: &Limits,
     collector: &mut Collector<'_>,
 ) -> Result<Vec<(usize, [f64; 4])>, DatasetError> {
     let path = tree.path(rel);
-    let bytes = std::fs::read(&path).map_err(|e| DatasetError::io(&path, e))?;
-    let text = String::from_utf8_lossy(&bytes);
+    let mut lines = Lines::open(tree, rel, bounded::max_label_line(limits))?;
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line_no = i + 1;
-        let tokens: Vec<&str> = line.split_whitespace().collect();
-        if tokens.is_empty() {
-            continue;
-        }
+    let mut line_no = 0usize;
+    let mut counted = 0u64;
+    while let Some(line) = lines.next_line().map_err(|e| DatasetError::io(&path, e))? {
+        line_no += 1;
         let malformed = |reason: String| Problem::MalformedAnnotation {
             file: rel.to_owned(),
             line: Some(line_no),
             field: None,
             reason,
         };
-        let numbers: Result<Vec<f64>, _> = tokens.iter().map(|t| t.parse::<f64>()).collect();
-        let Ok(numbers) = numbers else {
-            collector.problem(malformed(format!("not a number in `{line}`")));
+        let line = match line {
+            Line::Text(text) => text,
+            Line::TooLong => {
+                collector.problem(malformed(format!(
+                    "line longer than {} bytes (more than {} polygon points)",
+                    bounded::max_label_line(limits),
+                    limits.max_polygon_points
+                )));
+                continue;
+            }
+        };
+        let mut tokens = line.split_whitespace();
+        let Some(first) = tokens.next() else {
             continue;
         };
-        let class = numbers[0];
+        counted += 1;
+        if counted > limits.max_annotations {
+            return Err(DatasetError::TooManyAnnotations {
+                file: rel.to_owned(),
+                what: "label lines".into(),
+                limit: limits.max_annotations,
+            });
+        }
+        let Ok(class) = first.parse::<f64>() else {
+            collector.problem(malformed(format!("not a number in `{}`", quote(&line))));
+            continue;
+        };
+        // The other numbers: the first four kept, all folded into polygon bounds.
+        let mut count = 1usize;
+        let mut head = [0.0f64; 4];
+        let mut bounds: Option<[f64; 4]> = None;
+        let mut pending_x: Option<f64> = None;
+        let mut not_a_number = false;
+        for token in tokens {
+            let Ok(v) = token.parse::<f64>() else {
+                not_a_number = true;
+                break;
+            };
+            if let Some(slot) = head.get_mut(count - 1) {
+                *slot = v;
+            }
+            count += 1;
+            match pending_x.take() {
+                None => pending_x = Some(v),
+                Some(x) => {
+                    bounds = Some(match bounds {
+                        None => [x, v, x, v],
+                        Some([x0, y0, x1, y1]) => [x0.min(x), y0.min(v), x1.max(x), y1.max(v)],
+                    });
+                }
+            }
+        }
+        if not_a_number {
+            collector.problem(malformed(format!("not a number in `{}`", quote(&line))));
+            continue;
+        }
         if class < 0.0 || class.fract() != 0.0 {
             collector.problem(malformed(format!(
-                "class id `{}` is not a non-negative integer",
-                tokens[0]
+                "class id `{first}` is not a non-negative integer"
             )));
             continue;
         }
-        let bbox = match numbers.len() {
-            5 => Some([numbers[1], numbers[2], numbers[3], numbers[4]]),
-            n if n >= 7 && n % 2 == 1 => boxes::polygon_bounds(&numbers[1..])
-                .map(|[x, y, w, h]| [x + w / 2.0, y + h / 2.0, w, h]),
+        let points = (count as u64 - 1) / 2;
+        if count >= 7 && points > limits.max_polygon_points {
+            collector.problem(malformed(format!(
+                "polygon has {points} points, more than the limit of {}",
+                limits.max_polygon_points
+            )));
+            continue;
+        }
+        let bbox = match count {
+            5 => Some(head),
+            n if n >= 7 && n % 2 == 1 => bounds.map(|[x0, y0, x1, y1]| {
+                let (w, h) = (x1 - x0, y1 - y0);
+                [x0 + w / 2.0, y0 + h / 2.0, w, h]
+            }),
             _ => None,
         };
         let Some(bbox) = bbox.filter(|b| b.iter().all(|v| v.is_finite())) else {
             collector.problem(malformed(format!(
-                "expected `class cx cy w h` or a polygon, got {} values",
-                numbers.len()
+                "expected `class cx cy w h` or a polygon, got {count} values"
             )));
             continue;
         };
@@ -312,7 +381,7 @@ fn read_labels(
 }
 
 /// Class names from Darknet-style `classes.txt` / `obj.names`.
-fn names_file(tree: &Tree) -> Result<Option<Vec<String>>, DatasetError> {
+fn names_file(tree: &Tree, limits: &Limits) -> Result<Option<Vec<String>>, DatasetError> {
     for name in [
         "classes.txt",
         "obj.names",
@@ -320,8 +389,7 @@ fn names_file(tree: &Tree) -> Result<Option<Vec<String>>, DatasetError> {
         "labels/classes.txt",
     ] {
         if tree.files.binary_search(&name.to_owned()).is_ok() {
-            let path = tree.path(name);
-            let text = std::fs::read_to_string(&path).map_err(|e| DatasetError::io(&path, e))?;
+            let text = bounded::read_text(tree, name, limits)?;
             return Ok(Some(
                 text.lines()
                     .map(str::trim)
@@ -347,8 +415,8 @@ fn split_of_path(rel: &str) -> Option<Split> {
 }
 
 /// Reads a YOLO dataset.
-pub fn read(tree: &Tree, index: &ImageIndex) -> Result<Parsed, DatasetError> {
-    let config = find_config(tree)?;
+pub fn read(tree: &Tree, index: &ImageIndex, limits: &Limits) -> Result<Parsed, DatasetError> {
+    let config = find_config(tree, limits)?;
     if config.is_none() && !looks_like_yolo(tree) {
         return Err(DatasetError::NotThisFormat {
             format: DatasetFormat::Yolo,
@@ -375,9 +443,7 @@ pub fn read(tree: &Tree, index: &ImageIndex) -> Result<Parsed, DatasetError> {
                         );
                     }
                     Some(SplitSource::List(list)) => {
-                        let full = tree.path(&list);
-                        let text = std::fs::read_to_string(&full)
-                            .map_err(|e| DatasetError::io(&full, e))?;
+                        let text = bounded::read_text(tree, &list, limits)?;
                         let list_dir = tree::parent(&list);
                         for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
                             match index.resolve(line, &[list_dir, "", &config.base]) {
@@ -413,7 +479,7 @@ pub fn read(tree: &Tree, index: &ImageIndex) -> Result<Parsed, DatasetError> {
     }
     let names = match config {
         Some(c) => c.names,
-        None => match names_file(tree)? {
+        None => match names_file(tree, limits)? {
             Some(names) => names,
             None => {
                 // No class names anywhere: name classes by id, as many as the labels use.
@@ -421,16 +487,33 @@ pub fn read(tree: &Tree, index: &ImageIndex) -> Result<Parsed, DatasetError> {
                 for (_, _, label) in &images {
                     if let Some(label) = label {
                         let path = tree.path(label);
-                        let text = std::fs::read_to_string(&path)
-                            .map_err(|e| DatasetError::io(&path, e))?;
-                        for line in text.lines() {
-                            if let Some(Ok(id)) =
-                                line.split_whitespace().next().map(str::parse::<usize>)
+                        let mut lines = Lines::open(tree, label, bounded::max_label_line(limits))?;
+                        while let Some(line) =
+                            lines.next_line().map_err(|e| DatasetError::io(&path, e))?
+                        {
+                            if let Line::Text(line) = line
+                                && let Some(Ok(id)) =
+                                    line.split_whitespace().next().map(str::parse::<usize>)
                             {
                                 max = Some(max.map_or(id, |m: usize| m.max(id)));
                             }
                         }
                     }
+                }
+                // Each id up to the largest becomes a class: a huge id must not become
+                // billions of names.
+                if let Some(max) = max.filter(|&m| m as u64 >= limits.max_annotations) {
+                    return Err(DatasetError::Parse(ParseError {
+                        file: "labels".into(),
+                        line: None,
+                        column: None,
+                        field: None,
+                        message: format!(
+                            "class id {max} used without class names (data.yaml or classes.txt); \
+                             ids of {} and more need names",
+                            limits.max_annotations
+                        ),
+                    }));
                 }
                 (0..max.map_or(0, |m| m + 1))
                     .map(|i| i.to_string())
@@ -444,7 +527,7 @@ pub fn read(tree: &Tree, index: &ImageIndex) -> Result<Parsed, DatasetError> {
     }
     for (rel, split, label) in images {
         let boxes = match label {
-            Some(label) => read_labels(tree, &label, names.len(), &mut collector)?,
+            Some(label) => read_labels(tree, &label, names.len(), limits, &mut collector)?,
             None => Vec::new(),
         };
         collector.add(&rel, split, Label::Normalised(boxes), None);

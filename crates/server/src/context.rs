@@ -57,7 +57,11 @@ pub async fn request_context(
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = request.method().clone();
-    let span = tracing::info_span!("request", request_id = %id, %method, route = %route);
+    let (mut parts, body) = request.into_parts();
+    let client = crate::extract::ClientAddr::resolve(&state.app.proxies, &parts);
+    let span = tracing::info_span!("request", request_id = %id, %method, route = %route, client = %client.0);
+    parts.extensions.insert(client);
+    let request = Request::from_parts(parts, body);
     let started = Instant::now();
     let mut response = REQUEST_ID
         .scope(id.clone(), next.run(request))
@@ -82,9 +86,10 @@ pub async fn request_context(
     });
     state
         .metrics
-        .observe(method.as_str(), &route, status.as_u16(), elapsed);
+        .observe(&method, &route, status.as_u16(), elapsed);
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
+    crate::limits::add_security_headers(&state.app.settings.server, response.headers_mut());
     response
 }

@@ -128,19 +128,67 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
-/// The peer address of the connection (`unknown` when not served over TCP).
+/// The client's address: the TCP peer, or what a trusted proxy reports in `X-Forwarded-For`
+/// (resolved once per request by [`crate::context::request_context`]; `unknown` when not
+/// served over TCP).
 #[derive(Debug, Clone)]
 pub struct ClientAddr(pub String);
+
+impl ClientAddr {
+    /// Resolves the client of a request from its connection and headers.
+    pub fn resolve(proxies: &app::client::TrustedProxies, parts: &Parts) -> Self {
+        let Some(peer) = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+        else {
+            return Self("unknown".to_owned());
+        };
+        let forwarded: Vec<&str> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        Self(proxies.client(peer, &forwarded).to_string())
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let addr = parts
+        Ok(parts
             .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
-        Ok(ClientAddr(addr.unwrap_or_else(|| "unknown".to_owned())))
+            .get::<ClientAddr>()
+            .cloned()
+            .unwrap_or_else(|| ClientAddr("unknown".to_owned())))
+    }
+}
+
+/// A query string. One that does not parse (a letter where a number belongs, a number out of
+/// the type's range) is a 400 `INVALID_REQUEST` in the error envelope, where axum's own
+/// rejection would be plain text.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(query)| ApiQuery(query))
+            .map_err(|rejection| {
+                ApiError::invalid_request(
+                    "Invalid query string",
+                    json!({ "reason": rejection.body_text() }),
+                )
+            })
     }
 }
 

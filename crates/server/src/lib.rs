@@ -8,6 +8,7 @@ pub mod envelope;
 pub mod error;
 pub mod extract;
 pub mod guard;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
@@ -22,7 +23,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt as _;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -185,6 +186,10 @@ pub fn router(app: App) -> Result<Router, prometheus::Error> {
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            limits::bound_request,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             context::request_context,
         ))
         .with_state(state))
@@ -219,19 +224,26 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 pub struct Server {
     listener: TcpListener,
     router: Router,
+    grace: std::time::Duration,
 }
 
 impl Server {
     /// Binds the configured address (port 0 picks a free port) and builds the router.
     pub async fn bind(app: App) -> std::io::Result<Self> {
         let listener = TcpListener::bind(&app.settings.server.bind).await?;
+        let grace = std::time::Duration::from_secs(app.settings.server.shutdown_grace_secs);
         let router = router(app).map_err(std::io::Error::other)?;
-        Ok(Self { listener, router })
+        Ok(Self {
+            listener,
+            router,
+            grace,
+        })
     }
 
     /// Binds `segmentation.backend_bind` with the segmentation backend API.
     pub async fn bind_backend(app: App) -> std::io::Result<Self> {
         let listener = TcpListener::bind(&app.settings.segmentation.backend_bind).await?;
+        let grace = std::time::Duration::from_secs(app.settings.server.shutdown_grace_secs);
         let state = AppState {
             metrics: Arc::new(metrics::HttpMetrics::new().map_err(std::io::Error::other)?),
             app,
@@ -239,6 +251,7 @@ impl Server {
         Ok(Self {
             listener,
             router: backend::router(state),
+            grace,
         })
     }
 
@@ -247,7 +260,8 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` completes, then drains in-flight requests.
+    /// Serves until `shutdown` completes, then stops accepting and drains in-flight requests
+    /// for at most `server.shutdown_grace_secs` (connections still open then are dropped).
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -262,9 +276,27 @@ impl Server {
                 tracing::debug!(error = %e, "cannot set TCP_NODELAY");
             }
         });
-        axum::serve(listener, service)
+        let (signalled, deadline) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            shutdown.await;
+            let _ = signalled.send(());
+        };
+        let serve = axum::serve(listener, service)
             .with_graceful_shutdown(shutdown)
-            .await
+            .into_future();
+        let grace = self.grace;
+        tokio::select! {
+            result = serve => result,
+            () = async {
+                if deadline.await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the grace period: dropped");
+                Ok(())
+            }
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! The OpenAPI document, generated from the handlers and types.
 
 use crate::routes;
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 /// The platform API description served at `/api/v1/openapi.json` and written by `vision openapi`.
@@ -50,7 +52,8 @@ use utoipa::{Modify, OpenApi};
         routes::segmentation::result,
         routes::segmentation::file,
     ),
-    modifiers(&BearerAuth),
+    components(schemas(api_types::segmentation::EdgeErrorResponse)),
+    modifiers(&BearerAuth, &CommonResponses),
     tags(
         (name = "auth", description = "Tokens and accounts"),
         (name = "users", description = "The caller's profile"),
@@ -75,6 +78,114 @@ impl Modify for BearerAuth {
             let mut scheme = Http::new(HttpAuthScheme::Bearer);
             scheme.bearer_format = Some("JWT".into());
             components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+        }
+    }
+}
+
+/// Adds the answers that middleware and extractors give on every route of a kind, so each
+/// operation documents every status it can really return:
+///
+/// * authenticated routes (bearer or `X-Internal-Auth`): 401 from the guard;
+/// * bearer routes: 429 when the plan's rate limit is exhausted;
+/// * JSON bodies: 400 (not JSON, malformed), 413 (over the body limit) and, on the platform
+///   API, 422 (missing, unknown or mistyped fields);
+/// * query parameters: 400 when the query string does not parse;
+/// * edge (segmentation) routes: every error body is the `{success, data, error, meta}`
+///   envelope, never the platform's `{"error": …}`.
+struct CommonResponses;
+
+impl CommonResponses {
+    fn operation(path: &str, op: &mut Operation) {
+        let edge = is_edge_documented(path);
+        let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+        let internal = path.starts_with("/internal/");
+        let json_body = op
+            .request_body
+            .as_ref()
+            .is_some_and(|b| b.content.contains_key("application/json"));
+        let query = op
+            .parameters
+            .iter()
+            .flatten()
+            .any(|p| matches!(p.parameter_in, ParameterIn::Query));
+        let error = |description: &str| -> RefOr<Response> {
+            let schema = if edge {
+                "EdgeErrorResponse"
+            } else {
+                "ErrorResponse"
+            };
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        Content::new(Some(Ref::from_schema_name(schema))),
+                    )
+                    .build(),
+            )
+        };
+        let responses = &mut op.responses.responses;
+        let mut add = |status: &str, description: &str| {
+            responses
+                .entry(status.to_owned())
+                .or_insert_with(|| error(description));
+        };
+        if secured || internal {
+            add("401", "Missing, malformed, invalid or expired credentials");
+        }
+        if secured {
+            add(
+                "429",
+                "Rate limit exceeded (`Retry-After` says when to retry)",
+            );
+        }
+        if json_body {
+            add("400", "The body is not JSON or is malformed");
+            add("413", "The body is over the size limit");
+            if !edge {
+                add("422", "A field is missing, unknown or of the wrong type");
+            }
+        }
+        if query {
+            add("400", "The query string does not parse");
+        }
+        if edge {
+            // Errors documented by status alone still carry the envelope.
+            for (status, response) in responses.iter_mut() {
+                if let RefOr::T(response) = response
+                    && !status.starts_with('2')
+                    && response.content.is_empty()
+                {
+                    response.content.insert(
+                        "application/json".to_owned(),
+                        Content::new(Some(Ref::from_schema_name("EdgeErrorResponse"))),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Edge routes whose answers are enveloped (`/files/…` serves bytes, its errors enveloped).
+fn is_edge_documented(path: &str) -> bool {
+    crate::envelope::is_edge_path(path)
+}
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in &mut openapi.paths.paths {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                Self::operation(path, op);
+            }
         }
     }
 }

@@ -3,9 +3,9 @@
 
 use crate::StoreError;
 use crate::traits::{
-    CancelOutcome, DatasetOutcome, JobOutcome, NewDataset, NewJob, NewProject, NewWorkflow, Page,
-    ProjectChanges, RefreshUse, SegImageRow, SegOutcome, SegTaskRow, Store, WorkflowEnd,
-    WorkflowProgress, WorkflowQuery,
+    CancelOutcome, DatasetDeletion, DatasetOutcome, JobOutcome, NewDataset, NewJob, NewProject,
+    NewWorkflow, Page, ProjectChanges, RefreshUse, SegImageRow, SegOutcome, SegTaskRow, Store,
+    WorkflowEnd, WorkflowProgress, WorkflowQuery,
 };
 use chrono::{DateTime, Duration, Utc};
 use domain::{DatasetStatus, IdKind, JobStatus, LogLine, MetricPoint, Plan, User, WorkflowStatus};
@@ -386,6 +386,26 @@ async fn datasets_and_jobs(store: &dyn Store) -> Result<(), String> {
         "foreign heartbeat"
     );
 
+    // A worker shutting down hands its job back: claimable at once, the attempt not counted;
+    // only the holder can.
+    ensure!(
+        !store.release_job("job_b", "w1", now).await.map_err(err)?,
+        "foreign release"
+    );
+    ensure!(
+        store.release_job("job_b", "w2", now).await.map_err(err)?,
+        "own release"
+    );
+    let reclaimed = store
+        .claim("dataset_ingest", "w2", now, lease)
+        .await
+        .map_err(err)?
+        .ok_or("released job not claimable")?;
+    ensure!(
+        reclaimed.id == "job_b" && reclaimed.attempts == 1,
+        "released attempt counted: {reclaimed:?}"
+    );
+
     // Both workers die: once the leases expire the oldest job is claimed again.
     let later = lease + Duration::seconds(1);
     let retried = store
@@ -453,17 +473,110 @@ async fn datasets_and_jobs(store: &dyn Store) -> Result<(), String> {
         "{failed:?}"
     );
 
+    let deleted = store.delete_dataset(&frank.id, "ds_c").await.map_err(err)?;
     ensure!(
-        !store.delete_dataset(&frank.id, "ds_c").await.map_err(err)?,
-        "scoped delete"
+        deleted == DatasetDeletion::NotFound,
+        "scoped delete: {deleted:?}"
     );
+    let deleted = store.delete_dataset(&erin.id, "ds_c").await.map_err(err)?;
     ensure!(
-        store.delete_dataset(&erin.id, "ds_c").await.map_err(err)?,
-        "own delete"
+        deleted == DatasetDeletion::Deleted,
+        "own delete: {deleted:?}"
     );
     ensure!(
         store.job_for_subject("ds_c").await.map_err(err)?.is_none(),
         "its jobs are gone"
+    );
+    dataset_in_use(store, &erin.id, &frank.id, now).await
+}
+
+/// A dataset that a queued or running workflow uses is kept (and named in the answer) until
+/// that workflow ends; other users' workflows never count.
+async fn dataset_in_use(
+    store: &dyn Store,
+    owner: &str,
+    other: &str,
+    now: DateTime<Utc>,
+) -> Result<(), String> {
+    for (user_id, name, i) in [(owner, "use1", 0), (owner, "use2", 1), (other, "use3", 2)] {
+        let id = format!("wf_{name}");
+        let job_id = format!("job_{name}");
+        let at = now + Duration::milliseconds(i);
+        let workflow = NewWorkflow {
+            id: &id,
+            user_id,
+            project_id: None,
+            name,
+            description: "",
+            task_type: "classification",
+            model: "small_cnn",
+            dataset_id: "ds_b",
+            config: "{}",
+            total_epochs: 1,
+            estimated_seconds: 1.0,
+            now: at,
+        };
+        let job = NewJob {
+            id: &job_id,
+            kind: "training_in_use_check",
+            user_id,
+            subject_id: &id,
+            payload: "{}",
+            max_attempts: 1,
+            max_concurrent: None,
+            now: at,
+        };
+        store
+            .insert_workflow_with_job(workflow, job)
+            .await
+            .map_err(err)?;
+    }
+    ensure!(
+        store.start_workflow("wf_use2", now).await.map_err(err)?,
+        "start use2"
+    );
+    let kept = store.delete_dataset(owner, "ds_b").await.map_err(err)?;
+    ensure!(
+        kept == DatasetDeletion::InUse(vec!["wf_use1".into(), "wf_use2".into()]),
+        "queued and running workflows keep the dataset: {kept:?}"
+    );
+    ensure!(
+        store
+            .get_dataset(owner, "ds_b")
+            .await
+            .map_err(err)?
+            .is_some(),
+        "still there"
+    );
+    let foreign = store.delete_dataset(other, "ds_b").await.map_err(err)?;
+    ensure!(
+        foreign == DatasetDeletion::NotFound,
+        "another user's delete: {foreign:?}"
+    );
+    let outcome = store
+        .cancel_workflow(owner, "wf_use1", now)
+        .await
+        .map_err(err)?;
+    ensure!(
+        matches!(outcome, CancelOutcome::Cancelled(_)),
+        "cancel use1: {outcome:?}"
+    );
+    let kept = store.delete_dataset(owner, "ds_b").await.map_err(err)?;
+    ensure!(
+        kept == DatasetDeletion::InUse(vec!["wf_use2".into()]),
+        "the running one still keeps it: {kept:?}"
+    );
+    ensure!(
+        store
+            .finish_workflow("wf_use2", WorkflowEnd::Failed("boom"), now)
+            .await
+            .map_err(err)?,
+        "finish use2"
+    );
+    let deleted = store.delete_dataset(owner, "ds_b").await.map_err(err)?;
+    ensure!(
+        deleted == DatasetDeletion::Deleted,
+        "no live workflow left: {deleted:?}"
     );
     Ok(())
 }

@@ -15,8 +15,9 @@ pub use channel::PgChannel;
 pub use error::{StoreError, StoreResult};
 pub use sql::{Dialect, SqlStore, redact_url};
 pub use traits::{
-    BatchRow, BatchStore, CancelOutcome, ChatSessionRow, ChatStore, DatasetOutcome, DatasetStore,
-    JobOutcome, JobStore, NewDataset, NewJob, NewProject, NewWorkflow, Page, ProjectChanges,
-    ProjectStore, RefreshUse, SegImageRow, SegOutcome, SegTaskRow, SegmentationStore, Store,
-    TokenStore, UserStore, WorkflowEnd, WorkflowProgress, WorkflowQuery, WorkflowStore,
+    BatchRow, BatchStore, CancelOutcome, ChatSessionRow, ChatStore, DatasetDeletion,
+    DatasetOutcome, DatasetStore, JobOutcome, JobStore, NewDataset, NewJob, NewProject,
+    NewWorkflow, Page, ProjectChanges, ProjectStore, RefreshUse, SegImageRow, SegOutcome,
+    SegTaskRow, SegmentationStore, Store, TokenStore, UserStore, WorkflowEnd, WorkflowProgress,
+    WorkflowQuery, WorkflowStore,
 };

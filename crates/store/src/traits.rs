@@ -176,6 +176,17 @@ pub enum DatasetOutcome<'a> {
     },
 }
 
+/// What [`DatasetStore::delete_dataset`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatasetDeletion {
+    /// The dataset and its jobs are gone.
+    Deleted,
+    /// The owner has no such dataset.
+    NotFound,
+    /// Kept: these queued or running workflows of the owner use it (oldest first).
+    InUse(Vec<String>),
+}
+
 /// Datasets, always scoped to their owner (except for the worker's own updates by id).
 #[async_trait]
 pub trait DatasetStore: Send + Sync {
@@ -196,8 +207,9 @@ pub trait DatasetStore: Send + Sync {
         outcome: DatasetOutcome<'_>,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
-    /// Deletes one dataset of the owner; `false` when not found.
-    async fn delete_dataset(&self, user_id: &str, id: &str) -> StoreResult<bool>;
+    /// Deletes one dataset of the owner, with its jobs, unless a queued (`pending`) or running
+    /// (`training`) workflow of the owner uses it; the check and the delete are one statement.
+    async fn delete_dataset(&self, user_id: &str, id: &str) -> StoreResult<DatasetDeletion>;
 }
 
 /// Fields of a new job.
@@ -254,6 +266,11 @@ pub trait JobStore: Send + Sync {
         owner: &str,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<bool>;
+    /// Hands a running job back (its worker is shutting down): the lease ends now so any
+    /// worker claims it at once, and this attempt is not counted. `false` when the owner no
+    /// longer holds it.
+    async fn release_job(&self, job_id: &str, owner: &str, now: DateTime<Utc>)
+    -> StoreResult<bool>;
     /// Ends the job; `false` when the owner no longer holds it.
     async fn finish_job(
         &self,

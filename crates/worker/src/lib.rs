@@ -20,14 +20,17 @@ pub struct WorkerConfig {
     pub lease: Duration,
     /// Pause between polls when the queue is empty.
     pub poll: Duration,
+    /// Time a running job gets to stop after a shutdown before its lease is handed back.
+    pub grace: Duration,
 }
 
 impl WorkerConfig {
-    /// Timing from the `[worker]` settings.
-    pub fn from_settings(settings: &app::settings::WorkerSettings) -> Self {
+    /// Timing from the `[worker]` settings and `server.shutdown_grace_secs`.
+    pub fn from_settings(settings: &app::Settings) -> Self {
         Self {
-            lease: Duration::from_secs(settings.lease_secs.max(1)),
-            poll: Duration::from_millis(settings.poll_millis.max(10)),
+            lease: Duration::from_secs(settings.worker.lease_secs.max(1)),
+            poll: Duration::from_millis(settings.worker.poll_millis.max(10)),
+            grace: Duration::from_secs(settings.server.shutdown_grace_secs),
         }
     }
 }
@@ -36,14 +39,16 @@ impl WorkerConfig {
 /// sender to `true` to stop it, then await the handle.
 pub fn spawn(app: App) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
     let (stop, stopped) = watch::channel(false);
-    let config = WorkerConfig::from_settings(&app.settings.worker);
+    let config = WorkerConfig::from_settings(&app.settings);
     let handlers = app::jobs::configured_handlers(&app.settings);
     let handle = tokio::spawn(run(app, handlers, config, stopped));
     (stop, handle)
 }
 
-/// Runs every handler's loop until `shutdown` turns true; returns when all loops have stopped
-/// (a running job is asked to stop and its lease is left to expire, so another worker resumes it).
+/// Runs every handler's loop until `shutdown` turns true; returns when all loops have stopped.
+/// From that moment nothing more is claimed; a running job is asked to stop, given
+/// `config.grace` to do so, and handed back (lease released, attempt not counted) so another
+/// worker resumes it at once.
 pub async fn run(
     app: App,
     handlers: Vec<Arc<dyn JobHandler>>,
@@ -146,9 +151,31 @@ async fn process(
         control.clone(),
     ));
     let started = std::time::Instant::now();
+    let run = handler.run(app, &job, &control);
+    tokio::pin!(run);
     let result = tokio::select! {
-        result = handler.run(app, &job, &control) => Some(result),
+        result = &mut run => Some(result),
         _ = wait_for_shutdown(shutdown) => None,
+    };
+    let result = match result {
+        Some(result) => Some(result),
+        None => {
+            // Shutting down: the job stops at its next check (a training step, an image) and
+            // its lease goes back, so this attempt is not lost.
+            control.stop();
+            match tokio::time::timeout(config.grace, &mut run).await {
+                // It finished meanwhile: record it like any other success.
+                Ok(Ok(())) => Some(Ok(())),
+                Ok(Err(_)) => None,
+                Err(_) => {
+                    tracing::warn!(
+                        grace_secs = config.grace.as_secs(),
+                        "job did not stop in time"
+                    );
+                    None
+                }
+            }
+        }
     };
     heartbeat.abort();
     // Every attempt's compute time is the user's usage, whatever its outcome or device.
@@ -165,10 +192,13 @@ async fn process(
             tracing::warn!(%message, "job failed");
             record(app, &job, owner, JobOutcome::Failed(&message)).await;
         }
-        None => {
-            control.stop();
-            tracing::info!("shutting down: job left for another worker once its lease expires");
-        }
+        None => match app.store.release_job(&job.id, owner, Utc::now()).await {
+            Ok(true) => tracing::info!("shutting down: job handed back for another worker"),
+            Ok(false) => tracing::warn!("shutting down: the job's lease had already been lost"),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot hand the job back; it resumes once its lease expires")
+            }
+        },
     }
 }
 

@@ -58,7 +58,8 @@ pub fn file_url(app: &App, base: &str, kind: FileKind, id: &str) -> String {
 }
 
 /// `POST /upload`: checks the image by its content (format, header, pixel count, full decode)
-/// and stores it.
+/// and the caller's storage quota (403 `FORBIDDEN` past it), then stores it and counts its bytes
+/// in the caller's storage usage.
 pub async fn upload(
     app: &App,
     principal: &Principal,
@@ -73,6 +74,7 @@ pub async fn upload(
     if file.is_empty() {
         return Err(AppError::invalid_field("file", "The file is empty"));
     }
+    crate::datasets::check_storage_quota(app, principal, file.len() as u64).await?;
     let content_type = content_type(&file)?;
     owned_project(app, principal, project_id.as_deref()).await?;
     let max_pixels = app.settings.datasets.max_image_pixels;

@@ -42,9 +42,18 @@ pub async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> 
         worker = worker.is_some(),
         "Vision Platform listening: API http://{addr}/api/v1, docs http://{addr}/docs"
     );
-    server.run_until(server::shutdown_signal()).await?;
-    if let Some((stop, handle)) = worker {
-        let _ = stop.send(true);
+    let (stop_worker, worker) = worker.unzip();
+    // On the signal the worker stops claiming at once (its running jobs are stopped and handed
+    // back within the grace period) while the server stops accepting and drains.
+    server
+        .run_until(async move {
+            server::shutdown_signal().await;
+            if let Some(stop) = stop_worker {
+                let _ = stop.send(true);
+            }
+        })
+        .await?;
+    if let Some(handle) = worker {
         handle.await.context("worker task")?;
     }
     tracing::info!("stopped");

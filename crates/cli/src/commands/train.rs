@@ -2,8 +2,12 @@
 //! dataset archive.
 
 use anyhow::Context;
-use ml::train::{CancelToken, TrainConfig, TrainRequest, TrainingEvent};
-use serde_json::{Map, Value, json};
+use ml::train::recipe::{self, DataProfile, Overrides};
+use ml::train::{
+    CancelToken, LrScheduleKind, OptimizerKind, TrainConfig, TrainRequest, TrainingEvent,
+};
+use ml::{Architecture, DeviceSpec};
+use serde_json::json;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -18,7 +22,8 @@ pub struct TrainArgs {
     /// (detection: the dataset must have boxes).
     #[arg(long, default_value = "small_cnn")]
     model: String,
-    /// Passes over the training images.
+    /// Passes over the training images. Every setting left out is chosen from the dataset by
+    /// the training recipe, which is printed before training.
     #[arg(long)]
     epochs: Option<usize>,
     /// Images per step.
@@ -36,6 +41,42 @@ pub struct TrainArgs {
     /// Seed of initialisation, augmentation and splits.
     #[arg(long)]
     seed: Option<u64>,
+    /// constant, step or cosine (default cosine after a warm-up).
+    #[arg(long)]
+    lr_schedule: Option<String>,
+    /// Weight decay.
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// SGD momentum.
+    #[arg(long)]
+    momentum: Option<f64>,
+    /// Linear warm-up in epochs.
+    #[arg(long)]
+    warmup_epochs: Option<f64>,
+    /// Early-stopping patience in epochs (0: off).
+    #[arg(long)]
+    patience: Option<usize>,
+    /// Fraction of the train split held out when there is no val split.
+    #[arg(long)]
+    val_fraction: Option<f64>,
+    /// No training augmentation (the settings below still apply).
+    #[arg(long)]
+    no_augment: bool,
+    /// Probability of a horizontal flip.
+    #[arg(long)]
+    hflip: Option<f64>,
+    /// Smallest random crop as a fraction of the image area (1: no crop).
+    #[arg(long)]
+    crop_min_scale: Option<f64>,
+    /// Largest random shift as a fraction of the input side.
+    #[arg(long)]
+    translate: Option<f64>,
+    /// Detection: mosaic probability.
+    #[arg(long)]
+    mosaic: Option<f64>,
+    /// Detection: scale jitter (scale drawn from [1 - s, 1 + s]).
+    #[arg(long)]
+    scale_jitter: Option<f64>,
     /// torchvision/timm safetensors weights to start from.
     #[arg(long)]
     pretrained_weights: Option<PathBuf>,
@@ -51,35 +92,52 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
-    /// The flags given, as a training configuration over the defaults.
-    fn config(&self) -> anyhow::Result<TrainConfig> {
-        let mut fields = Map::new();
-        fields.insert("model".into(), json!(self.model));
-        let optional = [
-            ("epochs", self.epochs.map(|v| json!(v))),
-            ("batch_size", self.batch_size.map(|v| json!(v))),
-            ("learning_rate", self.lr.map(|v| json!(v))),
-            ("optimizer", self.optimizer.as_ref().map(|v| json!(v))),
-            ("image_size", self.image_size.map(|v| json!(v))),
-            ("seed", self.seed.map(|v| json!(v))),
-            (
-                "pretrained_weights",
-                self.pretrained_weights.as_ref().map(|v| json!(v)),
-            ),
-            ("device", self.device.as_ref().map(|v| json!(v))),
-        ];
-        for (key, value) in optional {
-            if let Some(value) = value {
-                fields.insert(key.into(), value);
-            }
-        }
-        serde_json::from_value(Value::Object(fields)).context("invalid training options")
+    /// The flags given, as the training recipe's overrides (everything else is chosen from the
+    /// dataset).
+    fn overrides(&self) -> anyhow::Result<Overrides> {
+        let lower = |v: &Option<String>| v.as_ref().map(|v| json!(v.trim().to_ascii_lowercase()));
+        let optimizer: Option<OptimizerKind> = lower(&self.optimizer)
+            .map(serde_json::from_value)
+            .transpose()
+            .context("--optimizer must be adam, adamw or sgd")?;
+        let lr_schedule: Option<LrScheduleKind> = lower(&self.lr_schedule)
+            .map(serde_json::from_value)
+            .transpose()
+            .context("--lr-schedule must be constant, step or cosine")?;
+        let device = self
+            .device
+            .as_deref()
+            .map(str::parse::<DeviceSpec>)
+            .transpose()?;
+        Ok(Overrides {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            image_size: self.image_size,
+            learning_rate: self.lr,
+            optimizer,
+            lr_schedule,
+            weight_decay: self.weight_decay,
+            momentum: self.momentum,
+            warmup_epochs: self.warmup_epochs,
+            early_stopping_patience: self.patience,
+            val_fraction: self.val_fraction,
+            seed: self.seed,
+            augment: self.no_augment.then_some(false),
+            hflip_probability: self.hflip,
+            crop_min_scale: self.crop_min_scale,
+            translate: self.translate,
+            mosaic: self.mosaic,
+            scale_jitter: self.scale_jitter,
+            pretrained_weights: self.pretrained_weights.clone(),
+            device,
+        })
     }
 }
 
 /// Trains with a progress line and writes the model to `--out`.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let config = args.config()?;
+    let model: Architecture = args.model.parse()?;
+    let overrides = args.overrides()?;
     let work = tempfile::tempdir()?;
     let (manifest, image_root) = if args.dataset.is_dir() {
         (
@@ -92,7 +150,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             None,
             work.path(),
             &datasets::Limits::default(),
-            config.seed,
+            overrides.seed.unwrap_or(TrainConfig::default().seed),
         )
         .with_context(|| format!("reading {}", args.dataset.display()))?;
         (ingested.manifest, ingested.root)
@@ -104,6 +162,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         manifest.classes.len(),
         args.dataset.display()
     );
+    let config = recipe::resolve(model, &DataProfile::of(&manifest), &overrides);
+    config.validate()?;
+    for choice in &config.recipe {
+        println!("  {}", choice.describe());
+    }
     let request = TrainRequest {
         manifest,
         image_root,

@@ -359,3 +359,127 @@ fn no_images_at_all_is_refused() {
     assert!(matches!(err, DatasetError::UnknownFormat { .. }), "{err}");
     fs::remove_dir_all(&root).unwrap();
 }
+
+/// A COCO dataset of one 40×30 image whose single annotation is `annotation`.
+fn one_annotation_coco(root: &std::path::Path, annotations: serde_json::Value) {
+    fixtures::write(&root.join("images/a.png"), fixtures::png(40, 30, 7));
+    let doc = serde_json::json!({
+        "images": [{"id": 1, "file_name": "a.png", "width": 40, "height": 30}],
+        "categories": [{"id": 1, "name": "thing"}],
+        "annotations": annotations,
+    });
+    fixtures::write(
+        &root.join("annotations/instances_train.json"),
+        serde_json::to_vec(&doc).unwrap(),
+    );
+}
+
+#[test]
+fn coco_polygons_become_boxes_within_the_point_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("src");
+    // Two polygons of one object (plus junk the reader skips), and an RLE mask without a box.
+    one_annotation_coco(
+        &root,
+        serde_json::json!([
+            {"id": 1, "image_id": 1, "category_id": 1,
+             "segmentation": [[2, 3, 10, 3, 10, 8], [4, 5, 12.5, 20, "x", null]]},
+            {"id": 2, "image_id": 1, "category_id": 1,
+             "segmentation": {"counts": [1, 2, 3], "size": [30, 40]}},
+        ]),
+    );
+    let limits = Limits {
+        max_polygon_points: 5,
+        ..Limits::default()
+    };
+    let got = ingest_dir(&root, None, &limits, 1).unwrap();
+    let boxes: Vec<[f64; 4]> = got.manifest.images[0]
+        .boxes
+        .iter()
+        .map(|b| b.bbox)
+        .collect();
+    assert_eq!(boxes, [[2.0, 3.0, 10.5, 17.0]]);
+    assert!(
+        got.problems.iter().any(|p| matches!(p,
+            Problem::MalformedAnnotation { field: Some(f), .. } if f == "annotations[1].bbox")),
+        "{:?}",
+        got.problems
+    );
+
+    // Five points are one more than allowed: the annotation is dropped with a reason.
+    let limits = Limits {
+        max_polygon_points: 4,
+        ..Limits::default()
+    };
+    let got = ingest_dir(&root, None, &limits, 1).unwrap();
+    assert!(got.manifest.images[0].boxes.is_empty());
+    assert!(
+        got.problems.iter().any(|p| matches!(p,
+            Problem::MalformedAnnotation { field: Some(f), reason, .. }
+                if f == "annotations[0].segmentation"
+                    && reason == "polygon has 5 points, more than the limit of 4")),
+        "{:?}",
+        got.problems
+    );
+}
+
+#[test]
+fn annotation_files_beyond_the_limits_refuse_the_dataset_clearly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("src");
+    let annotation = |id: u64| serde_json::json!({"id": id, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]});
+    one_annotation_coco(
+        &root,
+        serde_json::json!([annotation(1), annotation(2), annotation(3)]),
+    );
+    let limits = Limits {
+        max_annotations: 2,
+        ..Limits::default()
+    };
+    let err = ingest_dir(&root, None, &limits, 1).unwrap_err();
+    assert!(
+        matches!(&err, DatasetError::TooManyAnnotations { file, what, limit: 2 }
+            if file == "annotations/instances_train.json" && what == "annotations"),
+        "{err}"
+    );
+    assert_eq!(err.code(), "ANNOTATION_LIMIT_EXCEEDED");
+    assert_eq!(
+        err.to_string(),
+        "annotation file `annotations/instances_train.json` has more than 2 annotations"
+    );
+
+    let size = fs::metadata(root.join("annotations/instances_train.json"))
+        .unwrap()
+        .len();
+    let limits = Limits {
+        max_annotation_bytes: size - 1,
+        ..Limits::default()
+    };
+    let err = ingest_dir(&root, None, &limits, 1).unwrap_err();
+    assert!(
+        matches!(&err, DatasetError::AnnotationFileTooLarge { bytes, .. } if *bytes == size),
+        "{err}"
+    );
+    assert_eq!(err.details()["max_bytes"], size - 1);
+
+    // A bbox of a million numbers is not a box (and is never held as a million values).
+    let root = tmp.path().join("long-bbox");
+    let long: Vec<u32> = (0..1_000_000).map(|i| i % 7).collect();
+    one_annotation_coco(
+        &root,
+        serde_json::json!([{"id": 1, "image_id": 1, "category_id": 1, "bbox": long}]),
+    );
+    let got = ingest_dir(&root, None, &Limits::default(), 1).unwrap();
+    assert!(got.manifest.images[0].boxes.is_empty());
+}
+
+#[test]
+fn yolo_class_ids_without_names_are_bounded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("src");
+    fixtures::write(&root.join("images/a.png"), fixtures::png(40, 30, 7));
+    fixtures::write(&root.join("labels/a.txt"), "4000000000 0.5 0.5 0.2 0.2\n");
+    let err = ingest_dir(&root, Some(DatasetFormat::Yolo), &Limits::default(), 1).unwrap_err();
+    assert!(matches!(err, DatasetError::Parse(_)), "{err}");
+    assert!(err.to_string().contains("class id 4000000000"), "{err}");
+}

@@ -82,6 +82,14 @@ pub struct Augment {
     pub random_resized_crop: Option<RandomResizedCrop>,
     /// Probability of a horizontal flip.
     pub hflip_probability: f64,
+    /// Random shift of the resized image by up to this fraction of its side in each direction
+    /// (uncovered pixels are black); 0 shifts nothing.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub translate: f64,
+}
+
+fn is_zero(value: &f64) -> bool {
+    *value == 0.0
 }
 
 impl Default for Augment {
@@ -89,6 +97,7 @@ impl Default for Augment {
         Self {
             random_resized_crop: Some(RandomResizedCrop::default()),
             hflip_probability: 0.5,
+            translate: 0.0,
         }
     }
 }
@@ -98,6 +107,7 @@ impl Augment {
     pub const NONE: Augment = Augment {
         random_resized_crop: None,
         hflip_probability: 0.0,
+        translate: 0.0,
     };
 }
 
@@ -154,12 +164,34 @@ impl Preprocess {
         if augment.hflip_probability > 0.0 && rng.chance(augment.hflip_probability) {
             imageops::flip_horizontal_in_place(&mut sample);
         }
+        let reach = (augment.translate.clamp(0.0, 0.5) * size as f64).round() as i64;
+        if reach > 0 {
+            let span = (2 * reach + 1) as usize;
+            let dx = rng.below(span) as i64 - reach;
+            let dy = rng.below(span) as i64 - reach;
+            if (dx, dy) != (0, 0) {
+                sample = shifted(&sample, dx, dy);
+            }
+        }
         self.normalize_into(&sample, out);
     }
 
     fn normalize_into(&self, image: &RgbImage, out: &mut [f32]) {
         self.normalization.to_chw(image, out);
     }
+}
+
+/// `image` moved by `(dx, dy)` pixels; pixels shifted in from outside are black.
+fn shifted(image: &RgbImage, dx: i64, dy: i64) -> RgbImage {
+    let (w, h) = (image.width() as i64, image.height() as i64);
+    RgbImage::from_fn(image.width(), image.height(), |x, y| {
+        let (sx, sy) = (x as i64 - dx, y as i64 - dy);
+        if (0..w).contains(&sx) && (0..h).contains(&sy) {
+            *image.get_pixel(sx as u32, sy as u32)
+        } else {
+            image::Rgb([0, 0, 0])
+        }
+    })
 }
 
 /// torchvision's `RandomResizedCrop.get_params`: up to ten tries, then a centre crop.
@@ -239,6 +271,23 @@ mod tests {
         };
         assert_eq!(run(1), run(1));
         assert_ne!(run(1), run(2));
+        let shift = Augment {
+            translate: 0.25,
+            ..Augment::NONE
+        };
+        let square = gradient(16, 16);
+        let moved = (0..20).any(|seed| {
+            let mut out = vec![0.0; 3 * 256];
+            pre.train_into(&square, &shift, &mut Rng::new(seed), &mut out);
+            let mut plain = vec![0.0; 3 * 256];
+            pre.train_into(&square, &Augment::NONE, &mut Rng::new(seed), &mut plain);
+            out != plain
+        });
+        assert!(moved, "translation never moved the image");
+        let moved = shifted(&square, 2, -1);
+        assert_eq!(moved.get_pixel(5, 5), square.get_pixel(3, 6));
+        assert_eq!(moved.get_pixel(0, 0), &image::Rgb([0, 0, 0]));
+        assert_eq!(moved.get_pixel(3, 15), &image::Rgb([0, 0, 0]));
         for seed in 0..200 {
             let (x, y, w, h) = crop_box(40, 30, &RandomResizedCrop::default(), &mut Rng::new(seed));
             assert!(w >= 1 && h >= 1 && x + w <= 40 && y + h <= 30);

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use domain::dataset::TaskType;
 use serde::{Deserialize, Serialize};
 
+use super::recipe::Choice;
 use crate::data::{Augment, Normalization};
 use crate::detect::DetectionOptions;
 use crate::device::DeviceSpec;
@@ -93,6 +94,10 @@ pub struct TrainConfig {
     /// when absent).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detection: Option<DetectionOptions>,
+    /// How the settings above were chosen (see [`crate::train::recipe`]); empty for a config
+    /// written by hand.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipe: Vec<Choice>,
 }
 
 impl Default for TrainConfig {
@@ -122,6 +127,7 @@ impl Default for TrainConfig {
             pretrained_weights: None,
             device: DeviceSpec::Cpu,
             detection: None,
+            recipe: Vec::new(),
         }
     }
 }
@@ -171,6 +177,12 @@ impl TrainConfig {
         }
         if !(0.0..1.0).contains(&self.val_fraction) {
             return bad("val_fraction", "must be in [0, 1)");
+        }
+        if !(0.0..=0.5).contains(&self.augment.translate) {
+            return bad("augment.translate", "must be in [0, 0.5]");
+        }
+        if !(0.0..=1.0).contains(&self.augment.hflip_probability) {
+            return bad("augment.hflip_probability", "must be in [0, 1]");
         }
         if !(self.crop_pct > 0.0 && self.crop_pct <= 1.0) {
             return bad("crop_pct", "must be in (0, 1]");

@@ -5,6 +5,7 @@ mod config;
 mod events;
 mod metrics;
 mod optimizer;
+pub mod recipe;
 pub(crate) mod run;
 mod schedule;
 mod trainer;

@@ -15,6 +15,8 @@ use ml::models::weights::named_tensors;
 use ml::train::{CancelToken, LrScheduleKind, OptimizerKind, TrainConfig, TrainingEvent};
 use ml::{Classifier, DeviceSpec, MlError};
 
+mod recipes;
+
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// Named tensors of a model, in export order.
@@ -36,6 +38,7 @@ fn small_cnn_config(image_size: usize, epochs: usize) -> TrainConfig {
                 ratio: (0.9, 1.1),
             }),
             hflip_probability: 0.5,
+            translate: 0.0,
         },
         crop_pct: 1.0,
         seed: 7,

@@ -52,12 +52,15 @@ pub async fn refresh(
     responses((status = 201, body = RegisterResponse),
               (status = 403, description = "Registration disabled", body = ErrorResponse),
               (status = 409, description = "E-mail taken", body = ErrorResponse),
-              (status = 422, body = ErrorResponse)))]
+              (status = 422, body = ErrorResponse),
+              (status = 429, description = "Too many registrations from this client", body = ErrorResponse)))]
 pub async fn register(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     ApiJson(body): ApiJson<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<RegisterResponse>)> {
-    let user = app::auth::register(&state.app, body.email, body.password, body.name).await?;
+    let user =
+        app::auth::register(&state.app, body.email, body.password, body.name, &client).await?;
     Ok((
         StatusCode::CREATED,
         Json(RegisterResponse {

@@ -1,7 +1,7 @@
 //! `/datasets`: upload, list, detail, validate, export, delete.
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, Caller};
+use crate::extract::{ApiJson, ApiQuery, Caller};
 use crate::state::AppState;
 use api_types::datasets::{
     DatasetDetail, DatasetListResponse, DatasetSummary, ExportQuery, PageQuery, ValidateRequest,
@@ -12,7 +12,7 @@ use app::datasets::{StoredArchive, UploadForm};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::multipart::{Field, MultipartRejection};
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
@@ -25,6 +25,7 @@ const MAX_TEXT_FIELD: usize = 64 * 1024;
 #[utoipa::path(post, path = "/api/v1/datasets/upload", tag = "datasets", security(("bearer" = [])),
     request_body(content_type = "multipart/form-data", description = "file, name, format (coco|yolo|voc|imagefolder|auto), description, project_id"),
     responses((status = 201, body = DatasetSummary), (status = 400, body = ErrorResponse),
+              (status = 403, description = "Storage quota exceeded", body = ErrorResponse),
               (status = 413, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
 pub async fn upload(
     State(state): State<AppState>,
@@ -121,7 +122,7 @@ async fn text(mut field: Field<'_>, name: &str) -> ApiResult<String> {
 pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Query(query): Query<PageQuery>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<DatasetListResponse>> {
     let page = app::datasets::page(query.page, query.limit)?;
     Ok(Json(app::datasets::list(&state.app, &caller, page).await?))
@@ -141,10 +142,12 @@ pub async fn get(
     ))
 }
 
-/// Deletes a dataset and its stored files.
+/// Deletes a dataset and its stored files; refused (409, naming them in `details.workflow_ids`)
+/// while queued or running workflows use it.
 #[utoipa::path(delete, path = "/api/v1/datasets/{dataset_id}", tag = "datasets", security(("bearer" = [])),
     params(("dataset_id" = String, Path)),
-    responses((status = 204), (status = 404, body = ErrorResponse)))]
+    responses((status = 204), (status = 404, body = ErrorResponse),
+              (status = 409, description = "Used by queued or running workflows", body = ErrorResponse)))]
 pub async fn delete(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -184,7 +187,7 @@ pub async fn export(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(dataset_id): Path<String>,
-    Query(query): Query<ExportQuery>,
+    ApiQuery(query): ApiQuery<ExportQuery>,
 ) -> ApiResult<Response> {
     let (zip, filename) =
         app::datasets::export(&state.app, &caller, &dataset_id, query.format.as_deref()).await?;

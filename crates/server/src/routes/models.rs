@@ -1,11 +1,11 @@
 //! `/models` and `/models/{model_id}`: the catalogue of models the platform trains.
 
 use crate::error::ApiResult;
-use crate::extract::Caller;
+use crate::extract::{ApiQuery, Caller};
 use api_types::error::ErrorResponse;
 use api_types::models::{ModelDetail, ModelListQuery, ModelListResponse};
 use axum::Json;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 
 /// The catalogue, filtered and paged.
 #[utoipa::path(get, path = "/api/v1/models", tag = "models", security(("bearer" = [])),
@@ -13,7 +13,7 @@ use axum::extract::{Path, Query};
     responses((status = 200, body = ModelListResponse), (status = 422, body = ErrorResponse)))]
 pub async fn list(
     Caller(_caller): Caller,
-    Query(query): Query<ModelListQuery>,
+    ApiQuery(query): ApiQuery<ModelListQuery>,
 ) -> ApiResult<Json<ModelListResponse>> {
     Ok(Json(app::catalogue::list(&query).await?))
 }

@@ -20,8 +20,11 @@ use serde::Deserialize;
 /// Uploads an image (multipart `file`, optional `project_id`); PNG, JPEG or WebP by content.
 #[utoipa::path(post, path = "/api/v1/upload", tag = "segmentation", security(("bearer" = [])),
     request_body(content_type = "multipart/form-data", description = "file (≤ 10 MB), project_id"),
-    responses((status = 200, body = UploadResponse, description = "Enveloped"),
-              (status = 400), (status = 401), (status = 413), (status = 429)))]
+    responses((status = 200, body = api_types::segmentation::Envelope<UploadResponse>, description = "`data` holds the answer"),
+              (status = 400, description = "Not multipart, no `file`, or not a PNG, JPEG or WebP image"),
+              (status = 401), (status = 403, description = "Storage quota exceeded"),
+              (status = 404, description = "`project_id` is not a project of the caller"),
+              (status = 413), (status = 429)))]
 pub async fn upload(
     State(state): State<AppState>,
     EdgeCaller(caller): EdgeCaller,
@@ -80,8 +83,11 @@ fn multipart_error(error: &MultipartError, limit: u64) -> EdgeError {
 /// Queues a segmentation of an uploaded (or public) image; reserves one credit.
 #[utoipa::path(post, path = "/api/v1/segment", tag = "segmentation", security(("bearer" = [])),
     request_body = SegmentRequest,
-    responses((status = 202, body = SegmentResponse, description = "Enveloped"),
-              (status = 400), (status = 401), (status = 402), (status = 429), (status = 503)))]
+    responses((status = 202, body = api_types::segmentation::Envelope<SegmentResponse>, description = "`data` holds the answer"),
+              (status = 400, description = "Invalid body, prompt or image URL"), (status = 401),
+              (status = 402, description = "Not enough credits"),
+              (status = 404, description = "`project_id` or the uploaded image is not the caller's"),
+              (status = 429), (status = 503, description = "No SAM3 model is configured")))]
 pub async fn segment(
     State(state): State<AppState>,
     EdgeCaller(caller): EdgeCaller,
@@ -96,7 +102,7 @@ pub async fn segment(
 /// Status of a task.
 #[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "segmentation", security(("bearer" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, body = TaskResponse, description = "Enveloped"), (status = 401), (status = 404)))]
+    responses((status = 200, body = api_types::segmentation::Envelope<TaskResponse>, description = "`data` holds the answer"), (status = 401), (status = 404)))]
 pub async fn task(
     State(state): State<AppState>,
     EdgeCaller(caller): EdgeCaller,
@@ -111,7 +117,7 @@ pub async fn task(
 /// The caller's results, newest first.
 #[utoipa::path(get, path = "/api/v1/results", tag = "segmentation", security(("bearer" = [])),
     params(ResultsQuery),
-    responses((status = 200, body = ResultsListResponse, description = "Enveloped"), (status = 401)))]
+    responses((status = 200, body = api_types::segmentation::Envelope<ResultsListResponse>, description = "`data` holds the answer"), (status = 401)))]
 pub async fn results(
     State(state): State<AppState>,
     EdgeCaller(caller): EdgeCaller,
@@ -128,7 +134,7 @@ pub async fn results(
 /// One result with labels, metadata, instances and signed image/mask URLs.
 #[utoipa::path(get, path = "/api/v1/results/{id}", tag = "segmentation", security(("bearer" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, body = ResultDetailResponse, description = "Enveloped"), (status = 401), (status = 404)))]
+    responses((status = 200, body = api_types::segmentation::Envelope<ResultDetailResponse>, description = "`data` holds the answer"), (status = 401), (status = 404)))]
 pub async fn result(
     State(state): State<AppState>,
     EdgeCaller(caller): EdgeCaller,

@@ -1,7 +1,7 @@
 //! `/workflows` and `/workflows/{workflow_id}/…`.
 
 use crate::error::ApiResult;
-use crate::extract::{ApiJson, Caller};
+use crate::extract::{ApiJson, ApiQuery, Caller};
 use crate::state::AppState;
 use api_types::error::ErrorResponse;
 use api_types::workflows::{
@@ -9,7 +9,7 @@ use api_types::workflows::{
     MetricsQuery, MetricsResponse, WorkflowDetail, WorkflowListQuery, WorkflowListResponse,
 };
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
 /// Submits a training workflow.
@@ -35,7 +35,7 @@ pub async fn create(
 pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Query(query): Query<WorkflowListQuery>,
+    ApiQuery(query): ApiQuery<WorkflowListQuery>,
 ) -> ApiResult<Json<WorkflowListResponse>> {
     let query = app::workflows::list_query(&query)?;
     Ok(Json(
@@ -66,7 +66,7 @@ pub async fn metrics(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(workflow_id): Path<String>,
-    Query(query): Query<MetricsQuery>,
+    ApiQuery(query): ApiQuery<MetricsQuery>,
 ) -> ApiResult<Json<MetricsResponse>> {
     Ok(Json(
         app::workflows::metrics(
@@ -89,7 +89,7 @@ pub async fn logs(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(workflow_id): Path<String>,
-    Query(query): Query<LogsQuery>,
+    ApiQuery(query): ApiQuery<LogsQuery>,
 ) -> ApiResult<Json<LogsResponse>> {
     Ok(Json(
         app::workflows::logs(&state.app, &caller, &workflow_id, query.tail).await?,

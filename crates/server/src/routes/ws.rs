@@ -16,6 +16,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
+/// Largest message or frame a client may send.
+const MAX_INCOMING_BYTES: usize = 16 * 1024;
+
 /// Query of the WebSocket handshake.
 #[derive(Debug, Deserialize)]
 pub struct WsQuery {
@@ -30,7 +33,12 @@ pub async fn workflow_events(
     Query(query): Query<WsQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    upgrade.on_upgrade(move |socket| serve(socket, state, workflow_id, query.token))
+    // Clients only ever send pings and close frames: a small message limit keeps a thousand
+    // sockets from each buffering axum's default 64 MiB.
+    upgrade
+        .max_message_size(MAX_INCOMING_BYTES)
+        .max_frame_size(MAX_INCOMING_BYTES)
+        .on_upgrade(move |socket| serve(socket, state, workflow_id, query.token))
 }
 
 async fn serve(mut socket: WebSocket, state: AppState, workflow_id: String, token: Option<String>) {

@@ -59,6 +59,13 @@ async fn korean_dialogue_ends_in_a_started_workflow() {
     assert_eq!(second["type"], "intent_complete", "{second}");
     let config = &second["training_config"];
     assert_eq!(config["model_name"], "resnet50");
+    // Hyper-parameters the user did not state come from the training recipe, with reasons.
+    assert!(
+        config["recipe"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|c| c["field"] == "image_size")),
+        "{config}"
+    );
     assert_eq!(config["num_classes"], 3);
     assert_eq!(config["dataset"]["dataset_id"], dataset.as_str());
     let mut classes: Vec<&str> = config["class_names"]

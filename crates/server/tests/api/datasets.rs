@@ -1,7 +1,8 @@
+use domain::Plan;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::io::Read;
-use test_support::data::{imagefolder_zip, png, yolo_zip, zip_of};
+use test_support::data::{imagefolder_zip, png, shapes_zip, yolo_zip, zip_of};
 use test_support::{TestApp, assert_error, spawn_app, spawn_app_with};
 
 async fn upload_ready(app: &TestApp, token: &str, bytes: Vec<u8>, format: &str) -> Value {
@@ -293,4 +294,211 @@ async fn upload_input_is_checked() {
         .get("/api/v1/datasets?limit=500", &user.access_token)
         .await;
     assert_error(page, 422, "VALIDATION_ERROR").await;
+}
+
+/// `POST /datasets/upload` with the archive streamed in chunks: the request has no
+/// `Content-Length`, so only the bytes that arrive can be checked.
+async fn upload_chunked(app: &TestApp, token: &str, bytes: Vec<u8>) -> reqwest::Response {
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        bytes.chunks(16 * 1024).map(|c| Ok(c.to_vec())).collect();
+    let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
+    let form = reqwest::multipart::Form::new()
+        .text("name", "chunked")
+        .text("format", "auto")
+        .part(
+            "file",
+            reqwest::multipart::Part::stream(body).file_name("data.zip"),
+        );
+    app.authed(Method::POST, "/api/v1/datasets/upload", token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn chunked_upload_stops_at_the_storage_quota() {
+    let app = spawn_app().await;
+    let user = app.new_user_with_plan(Plan::Free).await;
+    let quota = i64::from(Plan::Free.limits().storage_gb) * 1_000_000_000;
+    // 100 kB left; the archive is bigger.
+    app.app
+        .store
+        .add_usage(&user.user_id, 0.0, quota - 100_000)
+        .await
+        .unwrap();
+    // Noise (xorshift) does not compress: the zip is as big as its content.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let noise: Vec<u8> = (0..400_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 56) as u8
+        })
+        .collect();
+    let archive = zip_of(&[("blob.bin", noise)]);
+    assert!(
+        archive.len() > 300_000,
+        "the archive must not compress away"
+    );
+    let response = upload_chunked(&app, &user.access_token, archive).await;
+    let body = assert_error(response, 403, "FORBIDDEN").await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Storage quota exceeded"),
+        "{body}"
+    );
+    // Nothing registered, the partial upload aborted, usage unchanged.
+    let list: Value = app.get_json("/api/v1/datasets", &user.access_token).await;
+    assert_eq!(list["total"], 0);
+    let stored = app
+        .app
+        .objects
+        .list(&format!("users/{}/", user.user_id))
+        .await
+        .unwrap();
+    assert!(stored.is_empty(), "{stored:?}");
+    let usage = app.app.store.usage(&user.user_id).await.unwrap();
+    assert_eq!(usage.storage_bytes, quota - 100_000);
+
+    // Below the quota the same chunked path works.
+    app.app
+        .store
+        .add_usage(&user.user_id, 0.0, -(quota - 100_000))
+        .await
+        .unwrap();
+    let response = upload_chunked(&app, &user.access_token, imagefolder_zip(&["a", "b"], 2)).await;
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn ingest_that_cannot_work_ends_failed_without_internal_text() {
+    // The work dir is a regular file: no scratch directory can be made under it.
+    let blocker = tempfile::NamedTempFile::new().unwrap();
+    let path = blocker.path().to_string_lossy().into_owned();
+    let app = spawn_app_with(|s| s.training.work_dir = path.clone()).await;
+    let user = app.new_user().await;
+    let created: Value = app
+        .upload_dataset(
+            &user.access_token,
+            imagefolder_zip(&["a", "b"], 3),
+            "x",
+            "auto",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["dataset_id"].as_str().unwrap();
+    let done = app.wait_for_dataset(&user.access_token, id).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert_eq!(done["error"], app::datasets::INTERNAL_FAILURE, "{done}");
+}
+
+#[tokio::test]
+async fn ingest_and_export_scratch_live_under_the_work_dir() {
+    let work = tempfile::tempdir().unwrap();
+    let work_dir = work.path().join("work");
+    let path = work_dir.to_string_lossy().into_owned();
+    let app = spawn_app_with(|s| s.training.work_dir = path.clone()).await;
+    let user = app.new_user().await;
+    let detail = upload_ready(&app, &user.access_token, yolo_zip(6), "yolo").await;
+    let id = detail["dataset_id"].as_str().unwrap();
+    // The ingest made (and emptied again) its scratch under the work dir.
+    assert!(
+        work_dir.is_dir(),
+        "ingest scratch was not under the work dir"
+    );
+    assert_eq!(
+        std::fs::read_dir(&work_dir).unwrap().count(),
+        0,
+        "scratch left behind"
+    );
+    // Export needs its scratch there too: with the work dir unusable it cannot run.
+    std::fs::remove_dir_all(&work_dir).unwrap();
+    std::fs::write(&work_dir, b"not a directory").unwrap();
+    let response = app
+        .get(&format!("/api/v1/datasets/{id}/export"), &user.access_token)
+        .await;
+    let body = assert_error(response, 500, "INTERNAL_ERROR").await;
+    let text = body.to_string();
+    assert!(!text.contains(&path), "no server paths in errors: {text}");
+    std::fs::remove_file(&work_dir).unwrap();
+    let response = app
+        .get(&format!("/api/v1/datasets/{id}/export"), &user.access_token)
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        std::fs::read_dir(&work_dir).unwrap().count(),
+        0,
+        "scratch left behind"
+    );
+}
+
+#[tokio::test]
+async fn dataset_used_by_a_live_workflow_cannot_be_deleted() {
+    // Datasets get ingested; workflows stay queued.
+    let app = spawn_app_with(|s| s.worker.kinds = vec!["dataset_ingest".into()]).await;
+    let user = app.new_user().await;
+    let token = &user.access_token;
+    let dataset = app
+        .ready_dataset(token, shapes_zip(8, 2, 32, 7), "shapes")
+        .await;
+    let workflow = app
+        .create_workflow(
+            token,
+            &json!({"name": "w", "config": {"task_type": "classification", "model": "small_cnn",
+                "dataset_id": dataset,
+                "hyperparameters": {"epochs": 1, "batch_size": 8, "learning_rate": 0.01, "image_size": 32}}}),
+        )
+        .await;
+    let delete = || {
+        app.authed(
+            Method::DELETE,
+            &format!("/api/v1/datasets/{dataset}"),
+            token,
+        )
+        .send()
+    };
+    let body = assert_error(delete().await.unwrap(), 409, "CONFLICT").await;
+    assert_eq!(
+        body["error"]["details"]["workflow_ids"],
+        json!([workflow]),
+        "{body}"
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/datasets/{dataset}"), token)
+            .await
+            .status(),
+        200
+    );
+
+    // Another user cannot probe it.
+    let other = app.new_user().await;
+    let response = app
+        .authed(
+            Method::DELETE,
+            &format!("/api/v1/datasets/{dataset}"),
+            &other.access_token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 404, "NOT_FOUND").await;
+
+    // Once the workflow is cancelled the dataset can go.
+    let cancel = app
+        .authed(
+            Method::DELETE,
+            &format!("/api/v1/workflows/{workflow}"),
+            token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(cancel.status().is_success(), "{}", cancel.status());
+    assert_eq!(delete().await.unwrap().status(), 204);
 }

@@ -7,6 +7,7 @@ mod chat;
 mod datasets;
 mod detection;
 mod errors;
+mod hardening;
 mod inference;
 mod operations;
 mod projects;

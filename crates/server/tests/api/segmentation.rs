@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use test_support::data::png;
 use test_support::{
-    TestApp, TestUser, assert_edge_error, edge_data, json_of, spawn_app_with, with_sam3,
+    TestApp, TestUser, assert_edge_error, edge_data, json_of, spawn_app, spawn_app_with, with_sam3,
 };
 
 fn photo() -> Vec<u8> {
@@ -485,4 +485,64 @@ async fn concurrent_submits_never_overdraw() {
         0,
         "settled, not refunded"
     );
+}
+
+#[tokio::test]
+async fn upload_counts_against_the_storage_quota() {
+    let app = spawn_app().await;
+    let user = app.new_user_with_plan(domain::Plan::Free).await;
+    let token = &user.access_token;
+    let quota = i64::from(domain::Plan::Free.limits().storage_gb) * 1_000_000_000;
+    let image = photo();
+    let size = image.len() as i64;
+
+    // Uploaded bytes count in usage.
+    uploaded(&app, &user).await;
+    let used = app
+        .app
+        .store
+        .usage(&user.user_id)
+        .await
+        .unwrap()
+        .storage_bytes;
+    assert_eq!(used, size);
+
+    // One byte short of room for the next image: refused with the envelope, nothing stored.
+    app.app
+        .store
+        .add_usage(&user.user_id, 0.0, quota - 2 * size + 1)
+        .await
+        .unwrap();
+    let refused = app.upload_image(token, "cat.png", image.clone()).await;
+    let body = assert_edge_error(refused, 403, "FORBIDDEN").await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Storage quota exceeded"),
+        "{body}"
+    );
+    let usage = app
+        .app
+        .store
+        .usage(&user.user_id)
+        .await
+        .unwrap()
+        .storage_bytes;
+    assert_eq!(usage, quota - size + 1);
+    let stored = app
+        .app
+        .objects
+        .list(&format!("users/{}/segmentation/images/", user.user_id))
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+
+    // Exactly enough room: accepted.
+    app.app
+        .store
+        .add_usage(&user.user_id, 0.0, -1)
+        .await
+        .unwrap();
+    edge_data(app.upload_image(token, "cat.png", image).await, 200).await;
 }

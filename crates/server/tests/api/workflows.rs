@@ -87,6 +87,22 @@ async fn user_trains_a_classifier_and_watches_it_live() {
     assert!(detail["started_at"].is_string() && detail["completed_at"].is_string());
     let val_accuracy = detail["metrics"]["val_accuracy"].as_f64().unwrap();
     assert!(val_accuracy >= 0.6, "4 classes, chance 0.25: {detail}");
+    // The config echo says what was used and why: the user's values and the recipe's choices.
+    let recipe = detail["config"]["recipe"]
+        .as_array()
+        .expect("recipe in the config echo");
+    let choice = |field: &str| recipe.iter().find(|c| c["field"] == field).cloned();
+    assert_eq!(choice("image_size").unwrap()["source"], "user", "{detail}");
+    let flip = choice("hflip_probability").unwrap();
+    assert_eq!(flip["source"], "recipe", "{detail}");
+    assert!(
+        flip["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{flip}"
+    );
+    assert_eq!(
+        detail["config"]["augment"]["hflip_probability"],
+        flip["value"]
+    );
 
     let history: Value = app
         .get_json(
@@ -223,6 +239,86 @@ async fn invalid_configs_name_every_bad_field() {
     let missing = json!({"name": "x"});
     let error = assert_error(post(missing).await.unwrap(), 422, "VALIDATION_ERROR").await;
     assert!(error.to_string().contains("config"), "{error}");
+}
+
+/// A run estimated to need more memory than a worker may use is refused when it is created,
+/// naming the field to lower and both figures; a modest run of the same model is accepted.
+#[tokio::test]
+async fn runs_needing_more_memory_than_a_worker_has_are_refused() {
+    let app = spawn_app_with(|settings| {
+        ingest_only(settings);
+        settings.training.max_memory_bytes = 2 << 30;
+    })
+    .await;
+    let user = app.new_user().await;
+    let token = &user.access_token;
+    let dataset = app
+        .ready_dataset(token, imagefolder_zip(&["a", "b"], 6), "ab")
+        .await;
+    let resnet50 = |hyper: Value| {
+        let mut body = workflow_body(&dataset, hyper);
+        body["config"]["model"] = json!("resnet50");
+        body
+    };
+    let post = |body: Value| {
+        app.authed(Method::POST, "/api/v1/workflows", token)
+            .json(&body)
+            .send()
+    };
+
+    let error = assert_error(
+        post(resnet50(json!({"batch_size": 1024, "image_size": 1024})))
+            .await
+            .unwrap(),
+        422,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    // Not even one image of this size fits: the image size is what must go down.
+    let errors = error["error"]["details"]["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{error}");
+    assert_eq!(errors[0]["field"], "hyperparameters.image_size", "{error}");
+    assert_eq!(errors[0]["value"], 1024);
+    let message = errors[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("needs about") && message.contains("more than the 2.0 GiB"),
+        "estimate and limit: {message}"
+    );
+
+    // At 224x224 a smaller batch fits: the batch size is named, with what would fit.
+    let error = assert_error(
+        post(resnet50(json!({"batch_size": 1024, "image_size": 224})))
+            .await
+            .unwrap(),
+        422,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    let errors = error["error"]["details"]["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{error}");
+    assert_eq!(errors[0]["field"], "hyperparameters.batch_size", "{error}");
+    assert_eq!(errors[0]["value"], 1024);
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("images per batch fit"),
+        "{error}"
+    );
+
+    let created = submit(
+        &app,
+        token,
+        &resnet50(json!({"epochs": 1, "batch_size": 8, "image_size": 64})),
+    )
+    .await;
+    assert_eq!(created["status"], "pending");
+    submit(
+        &app,
+        token,
+        &resnet50(json!({"epochs": 1, "batch_size": 8, "image_size": 224})),
+    )
+    .await;
 }
 
 #[tokio::test]

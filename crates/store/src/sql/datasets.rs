@@ -1,7 +1,7 @@
 use super::jobs::insert_job;
 use super::{SqlStore, from_millis, to_millis};
 use crate::error::{StoreError, StoreResult};
-use crate::traits::{DatasetOutcome, DatasetStore, NewDataset, NewJob, Page};
+use crate::traits::{DatasetDeletion, DatasetOutcome, DatasetStore, NewDataset, NewJob, Page};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{Dataset, DatasetStatus};
@@ -134,20 +134,52 @@ impl DatasetStore for SqlStore {
         Ok(())
     }
 
-    async fn delete_dataset(&self, user_id: &str, id: &str) -> StoreResult<bool> {
+    async fn delete_dataset(&self, user_id: &str, id: &str) -> StoreResult<DatasetDeletion> {
         let mut tx = self.pool.begin().await?;
+        // One statement checks and deletes: a workflow queued meanwhile cannot slip between.
+        let done = sqlx::query(
+            "DELETE FROM datasets WHERE user_id = $1 AND id = $2 AND NOT EXISTS (\
+             SELECT 1 FROM workflows w WHERE w.user_id = $1 AND w.dataset_id = $2 \
+             AND w.status IN ('pending', 'training'))",
+        )
+        .bind(user_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            let exists = sqlx::query("SELECT id FROM datasets WHERE user_id = $1 AND id = $2")
+                .bind(user_id)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            if !exists {
+                tx.commit().await?;
+                return Ok(DatasetDeletion::NotFound);
+            }
+            let rows = sqlx::query(
+                "SELECT id FROM workflows WHERE user_id = $1 AND dataset_id = $2 \
+                 AND status IN ('pending', 'training') ORDER BY created_at, id",
+            )
+            .bind(user_id)
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            let workflows: Vec<String> = rows
+                .iter()
+                .map(|row| row.try_get("id"))
+                .collect::<Result<_, _>>()?;
+            // Kept although unused only if a workflow ended between the two statements.
+            return Ok(DatasetDeletion::InUse(workflows));
+        }
         // Queued or running ingest work for it goes too; a running worker notices on finish.
         sqlx::query("DELETE FROM jobs WHERE subject_id = $1 AND user_id = $2")
             .bind(id)
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
-        let done = sqlx::query("DELETE FROM datasets WHERE user_id = $1 AND id = $2")
-            .bind(user_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        Ok(DatasetDeletion::Deleted)
     }
 }

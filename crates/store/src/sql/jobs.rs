@@ -129,6 +129,25 @@ impl JobStore for SqlStore {
         Ok(done.rows_affected() > 0)
     }
 
+    async fn release_job(
+        &self,
+        job_id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        // An expired lease is what makes a running job claimable; `attempts` goes back down
+        // because the claim that counted this attempt did not fail.
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_owner = NULL, lease_expires_at = 0,              attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = $3              WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+        )
+        .bind(job_id)
+        .bind(owner)
+        .bind(to_millis(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn finish_job(
         &self,
         job_id: &str,

@@ -1,5 +1,6 @@
 //! `vision bench …`: measurements printed beside their targets or references.
 
+mod abuse;
 mod api;
 mod http1;
 mod inference;
@@ -15,6 +16,9 @@ use app::Settings;
 /// What to measure.
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
+    /// Floods, races, slow and oversized bodies, a COCO bomb and 1,000 WebSockets against a
+    /// child `vision serve` on loopback: peak memory, `/health` latency, the limits that held.
+    Abuse(abuse::AbuseBenchArgs),
     /// Requests/s and latency percentiles of `GET /user/profile` on loopback.
     Api(api::ApiBenchArgs),
     /// ResNet-18 training throughput (batch 16 × 64²) beside PyTorch.
@@ -46,6 +50,7 @@ fn cores() -> usize {
 /// Runs a benchmark.
 pub async fn run(settings: Settings, command: BenchCommand) -> anyhow::Result<()> {
     match command {
+        BenchCommand::Abuse(args) => abuse::run(args).await,
         BenchCommand::Api(args) => api::run(settings, args).await,
         BenchCommand::Train(args) => {
             blocking(move || models::run(models::Case::Train, &args)).await

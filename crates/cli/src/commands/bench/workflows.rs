@@ -79,7 +79,7 @@ pub async fn run(args: WorkflowBenchArgs) -> anyhow::Result<()> {
     settings.worker.poll_millis = 20;
     let app = App::start(settings).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let config = worker::WorkerConfig::from_settings(&app.settings.worker);
+    let config = worker::WorkerConfig::from_settings(&app.settings);
     let mut workers = Vec::new();
     for _ in 0..args.workers.max(1) {
         workers.push(tokio::spawn(worker::run(
