@@ -64,5 +64,7 @@ if [ ${#services[@]} -eq 0 ]; then
 fi
 echo "== again against real services: ${services[*]}"
 # The same build as above (identical features, nothing recompiles); the suites that talk to the
-# database, counters or object store now use them.
-cargo test --workspace --locked
+# database, counters or object store now use them. Crates that never touch a service (the models,
+# dataset readers, intent parser, domain and API types) ran above already and are not repeated.
+cargo test --workspace --locked --exclude ml --exclude datasets --exclude intent \
+    --exclude domain --exclude api-types

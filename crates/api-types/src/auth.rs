@@ -55,13 +55,19 @@ pub struct RefreshResponse {
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
-    /// E-mail address, used to log in.
-    #[schema(example = "user@example.com")]
+    /// E-mail address, used to log in (surrounding white space is trimmed).
+    #[schema(example = "user@example.com", format = Email, max_length = 254)]
     pub email: String,
-    /// At least 8 characters.
+    /// 8 to 256 characters.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
-    /// Display name.
-    #[schema(example = "홍길동")]
+    /// Display name, 1–100 characters.
+    #[schema(
+        example = "홍길동",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: String,
 }
 

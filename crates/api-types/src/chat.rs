@@ -11,7 +11,12 @@ pub struct ChatMessageRequest {
     /// Session to continue; a new `sess_…` is created when absent.
     #[serde(default)]
     pub session_id: Option<String>,
-    /// The user's message (Korean, English or both).
+    /// The user's message (Korean, English or both), 1–4000 characters, not blank.
+    #[schema(
+        min_length = 1,
+        max_length = 4000,
+        pattern = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub message: String,
     /// Client context (accepted, currently unused).
     #[serde(default)]

@@ -95,8 +95,10 @@ pub struct DatasetDetail {
 #[serde(deny_unknown_fields)]
 pub struct ValidateRequest {
     /// Format the dataset should be in.
+    #[schema(value_type = Option<crate::vocab::DatasetFormat>)]
     pub expected_format: Option<String>,
     /// Number of classes it should have.
+    #[serde(default, deserialize_with = "crate::int::option")]
     pub expected_classes: Option<u32>,
 }
 
@@ -127,18 +129,46 @@ pub struct ValidateResponse {
 
 /// Query of `GET /datasets`.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1-based page (default 1).
-    #[param(minimum = 1)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295.0)]
     pub page: Option<u32>,
     /// Page size (default 20, at most 100).
-    #[param(minimum = 1, maximum = 100)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
 /// Query of `GET /datasets/{id}/export`.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// `coco`, `yolo`, `voc` or `imagefolder` (default: the dataset's own format).
+    #[param(value_type = Option<crate::vocab::DatasetFormat>)]
     pub format: Option<String>,
+}
+
+/// `POST /datasets/upload` form (`multipart/form-data`; any other field is a 422).
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetUploadForm {
+    /// The archive: `.zip`, `.tar` or `.tar.gz`.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+    /// Display name, 1–200 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
+    pub name: String,
+    /// Annotation format (`auto`: detected from the archive).
+    #[schema(value_type = crate::vocab::UploadFormat)]
+    pub format: String,
+    /// Free text, up to 2000 characters.
+    #[schema(value_type = String, required = false, max_length = 2000)]
+    pub description: Option<String>,
+    /// Project of the caller to file it under (404 when it is not one).
+    #[schema(value_type = String, required = false)]
+    pub project_id: Option<String>,
 }

@@ -51,10 +51,10 @@ pub struct ModelListQuery {
     /// Substring of the id, name or description.
     pub search: Option<String>,
     /// 1-based page.
-    #[param(minimum = 1)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295.0)]
     pub page: Option<u32>,
     /// Page size (≤ 100).
-    #[param(minimum = 1, maximum = 100)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 

@@ -34,8 +34,14 @@ pub struct ProjectListResponse {
 #[serde(deny_unknown_fields)]
 pub struct CreateProjectRequest {
     /// Name, 1–100 characters, unique per user.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: String,
     /// Free text, up to 2000 characters.
+    #[schema(max_length = 2000)]
     #[serde(default)]
     pub description: String,
 }
@@ -44,8 +50,14 @@ pub struct CreateProjectRequest {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProjectRequest {
-    /// New name.
+    /// New name, 1–100 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: Option<String>,
-    /// New description.
+    /// New description, up to 2000 characters.
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
 }

@@ -70,7 +70,13 @@ pub struct UploadResponse {
 pub struct SegmentRequest {
     /// The `image_url` of an upload of the caller, or a public http(s) image URL.
     pub image_url: String,
-    /// What to segment, e.g. `the red car`.
+    /// What to segment, e.g. `the red car`: 1–200 characters (the default
+    /// `segmentation.max_prompt_chars`), not blank.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub text_prompt: String,
     /// Project of the caller the result belongs to.
     #[serde(default)]
@@ -107,14 +113,15 @@ pub struct TaskResponse {
 
 /// `GET /api/v1/results` query.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ResultsQuery {
     /// Only results of this project.
     pub project_id: Option<String>,
     /// 1-based page (default 1).
-    #[param(minimum = 1)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295.0)]
     pub page: Option<u32>,
     /// Page size (default 20, at most 100).
-    #[param(minimum = 1, maximum = 100)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -309,4 +316,16 @@ pub struct BackendError {
     pub detail: String,
     /// One of the spec's codes.
     pub code: String,
+}
+
+/// `POST /api/v1/upload` form (`multipart/form-data`; any other field is a 400).
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageUploadForm {
+    /// The image: PNG, JPEG or WebP, at most 10 MB.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+    /// Project of the caller the image belongs to (404 when it is not one).
+    #[schema(value_type = String, required = false)]
+    pub project_id: Option<String>,
 }

@@ -14,34 +14,50 @@ use utoipa::{IntoParams, ToSchema};
 pub struct Hyperparameters {
     /// Passes over the training images (1–1000; default 10, more for small datasets so the run
     /// has at least 300 steps, at most 30).
+    #[schema(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "crate::int::option")]
     pub epochs: Option<i64>,
     /// Images per step (1–1024; default 64 for inputs ≤ 64 px, 32 above, 16 for detection, halved
     /// for small datasets).
+    #[schema(minimum = 1, maximum = 1024)]
+    #[serde(default, deserialize_with = "crate::int::option")]
     pub batch_size: Option<i64>,
     /// Peak learning rate (0 < lr ≤ 1; default scaled to optimizer, batch size and model: AdamW
     /// √(batch/64) × 1e-2 for the small CNN, × 1.5e-3 for ResNets; SGD 0.1·batch/256; ×0.1 from
     /// pretrained weights; detection 0.002·5/(4 + classes)).
+    #[schema(exclusive_minimum = 0, maximum = 1)]
     pub learning_rate: Option<f64>,
     /// `adam`, `adamw` (default) or `sgd`.
+    #[schema(value_type = Option<crate::vocab::Optimizer>)]
     pub optimizer: Option<String>,
     /// Square input side in pixels (16–1024; default: the images' median shorter side within the
     /// model's range — small CNN 16–128, ResNets 32–224; detection: the longer side rounded down
     /// to a multiple of 32, 128–640).
+    #[schema(minimum = 16, maximum = 1024)]
+    #[serde(default, deserialize_with = "crate::int::option")]
     pub image_size: Option<i64>,
     /// `constant`, `step` or `cosine` (default).
+    #[schema(value_type = Option<crate::vocab::LrSchedule>)]
     pub lr_schedule: Option<String>,
     /// Weight decay (≥ 0; default AdamW 0.05, SGD 5e-4, detection 5e-4).
+    #[schema(minimum = 0, maximum = 1)]
     pub weight_decay: Option<f64>,
     /// SGD momentum in [0, 1) (default 0.9 with Nesterov).
+    #[schema(minimum = 0, exclusive_maximum = 1)]
     pub momentum: Option<f64>,
     /// Linear warm-up in epochs (≥ 0; default 5 % of the epochs, 10 % for detection).
+    #[schema(minimum = 0, maximum = 100)]
     pub warmup_epochs: Option<f64>,
     /// Stop after this many epochs without `val_loss` improvement; the best epoch's weights are
     /// exported (default max(3, epochs/4); 0 switches early stopping off).
+    #[schema(minimum = 0, maximum = 1000)]
+    #[serde(default, deserialize_with = "crate::int::option")]
     pub early_stopping_patience: Option<i64>,
     /// Fraction of training images held out when the dataset has no `val` split, in [0, 0.9].
+    #[schema(minimum = 0, maximum = 0.9)]
     pub val_fraction: Option<f64>,
     /// Seed of initialisation, shuffling and augmentation.
+    #[serde(default, deserialize_with = "crate::int::option")]
     pub seed: Option<u64>,
     /// `false` switches every training augmentation off (a setting below still applies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -49,22 +65,27 @@ pub struct Hyperparameters {
     /// Probability of a horizontal flip in [0, 1] (default 0 for images under 48 px, which are
     /// often glyphs whose mirror image is another class; 0.25 above; 0.5 for detection).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1)]
     pub hflip_probability: Option<f64>,
     /// Classification: smallest random crop as a fraction of the image area, in (0, 1]; 1 turns
     /// the crop off (default 0.85 under 48 px, 0.65 or 0.5 to 128 px, 0.5 above).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(exclusive_minimum = 0, maximum = 1)]
     pub crop_min_scale: Option<f64>,
     /// Largest random shift as a fraction of the input side, in [0, 0.5] (default 0.0625 for
     /// images under 48 px, 0.125 with fewer than 100 per class, else 0; detection 0.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 0.5)]
     pub translate: Option<f64>,
     /// Detection: probability of a 4-image mosaic in [0, 1] (default 1 when the median box covers
     /// under 20 % of its image, else 0; closed for the last fifth of the epochs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1)]
     pub mosaic: Option<f64>,
     /// Detection: scale jitter in [0, 1), the scale drawn from [1 − s, 1 + s] (default 0.5 from
     /// 320 px, 0.25 below).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, exclusive_maximum = 1)]
     pub scale_jitter: Option<f64>,
 }
 
@@ -73,8 +94,10 @@ pub struct Hyperparameters {
 #[serde(deny_unknown_fields)]
 pub struct WorkflowConfig {
     /// `classification` (and, as models land, `detection`, `segmentation`).
+    #[schema(value_type = crate::vocab::TaskType)]
     pub task_type: String,
-    /// A model id of `GET /models`.
+    /// A model id of `GET /models` serving `task_type`.
+    #[schema(value_type = crate::vocab::ModelName)]
     pub model: String,
     /// A ready dataset of the caller.
     pub dataset_id: String,
@@ -87,10 +110,16 @@ pub struct WorkflowConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWorkflowRequest {
-    /// Display name.
+    /// Display name, 1–200 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: String,
-    /// Free text.
+    /// Free text, up to 2000 characters.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub description: String,
     /// Project of the caller to file it under.
     #[serde(default)]
@@ -153,14 +182,16 @@ pub struct WorkflowListResponse {
 #[into_params(parameter_in = Query)]
 pub struct WorkflowListQuery {
     /// Only workflows in this status.
+    #[param(value_type = Option<crate::vocab::WorkflowStatus>)]
     pub status: Option<String>,
     /// 1-based page (default 1).
-    #[param(minimum = 1)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295.0)]
     pub page: Option<u32>,
     /// Page size (default 20, at most 100).
-    #[param(minimum = 1, maximum = 100)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `created_at` or `-created_at` (default).
+    #[param(value_type = Option<crate::vocab::WorkflowSort>)]
     pub sort: Option<String>,
 }
 
@@ -226,6 +257,7 @@ pub struct MetricsQuery {
     /// Comma-separated metric names (default: all).
     pub metric: Option<String>,
     /// Only points recorded at or after this RFC 3339 time.
+    #[param(format = DateTime)]
     pub start_time: Option<String>,
 }
 
@@ -300,7 +332,12 @@ pub struct WorkflowEvent {
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrchestratorCreateRequest {
-    /// Workflow name.
+    /// Workflow name, 1–200 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub experiment_name: String,
     /// Owner.
     pub user_id: String,
@@ -313,8 +350,10 @@ pub struct OrchestratorCreateRequest {
 #[serde(deny_unknown_fields)]
 pub struct PrepareModelRequest {
     /// Catalogue model id.
+    #[schema(value_type = crate::vocab::ModelName)]
     pub model_name: String,
-    /// Task type.
+    /// Task type the model serves.
+    #[schema(value_type = crate::vocab::TaskType)]
     pub task_type: String,
     /// `num_classes` (default 1000) and `image_size` (default: the model's).
     #[serde(default)]

@@ -65,7 +65,7 @@ pub async fn message(
     let text = request.message.trim();
     Validator::default()
         .check(!text.is_empty(), || FieldError::new("message", "Required"))
-        .check(text.chars().count() <= MAX_MESSAGE_CHARS, || {
+        .check(request.message.chars().count() <= MAX_MESSAGE_CHARS, || {
             FieldError::new(
                 "message",
                 format!("Must be at most {MAX_MESSAGE_CHARS} characters"),

@@ -185,10 +185,11 @@ impl Validator {
         self
     }
 
-    /// Checks that `value` (trimmed) has between `min` and `max` characters.
+    /// Checks that `value` has at most `max` characters and, trimmed, at least `min` (the
+    /// OpenAPI document says the same with `maxLength`, `minLength` and a not-blank pattern).
     pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) -> &mut Self {
-        let len = value.trim().chars().count();
-        self.check(len >= min && len <= max, || {
+        let ok = value.trim().chars().count() >= min && value.chars().count() <= max;
+        self.check(ok, || {
             FieldError::new(field, format!("Must be between {min} and {max} characters"))
         })
     }

@@ -45,7 +45,7 @@ pub async fn create_workflow(
         .ok_or_else(|| AppError::not_found("User", &request.user_id))?;
     let name = request.experiment_name.trim();
     crate::Validator::default()
-        .text("experiment_name", name, 1, 200)
+        .text("experiment_name", &request.experiment_name, 1, 200)
         .finish()?;
     let principal = Principal {
         user_id: user.id,
@@ -95,8 +95,14 @@ pub async fn prepare_model(request: PrepareModelRequest) -> AppResult<PrepareMod
     let architecture = model.architecture;
     let parameters = tokio::task::spawn_blocking(move || {
         let device = ml::DeviceSpec::Cpu.device()?;
-        ml::Classifier::new(architecture, num_classes as usize, &device)
-            .map(|model| model.num_trainable_params() as u64)
+        // A detector is a YOLOv8 of the model's size, a classifier its backbone with a head.
+        match architecture.task() {
+            domain::dataset::TaskType::Detection => ml::detect::YoloSize::of(architecture)
+                .map(|size| ml::detect::YoloV8::new(size, num_classes as usize, &device))
+                .map(|model| model.num_params() as u64),
+            _ => ml::Classifier::new(architecture, num_classes as usize, &device)
+                .map(|model| model.num_trainable_params() as u64),
+        }
     })
     .await
     .map_err(AppError::internal)?

@@ -103,8 +103,11 @@ impl App {
         };
         let proxies = client::TrustedProxies::parse(&settings.server.trusted_proxies)
             .map_err(|e| AppError::internal(format!("server.trusted_proxies: {e}")))?;
+        // One core stays free for serving while a flood of registrations is hashed.
         let hashes = match settings.auth.max_concurrent_hashes {
-            0 => std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            0 => {
+                std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+            }
             n => n,
         };
         Ok(Self {

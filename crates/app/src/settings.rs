@@ -153,7 +153,7 @@ pub struct AuthSettings {
     /// `POST /auth/register` calls allowed per hour per client address.
     pub registrations_per_client_per_hour: u64,
     /// Threads hashing passwords, i.e. hashes computed at once (each Argon2 hash holds
-    /// ~19 MiB); 0: one per core.
+    /// ~19 MiB); 0: one fewer than the cores (at least one).
     pub max_concurrent_hashes: usize,
 }
 

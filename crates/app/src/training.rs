@@ -719,7 +719,12 @@ fn hostname() -> String {
 
 /// Resident memory of this process (Linux `/proc`; 0 elsewhere).
 fn current_rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    resident_bytes("self")
+}
+
+/// Resident memory (`VmRSS`) of `process`, a pid or `self` (Linux `/proc`; 0 elsewhere).
+pub fn resident_bytes(process: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{process}/status"))
         .ok()
         .and_then(|status| {
             status

@@ -73,6 +73,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     deserializer
         .end()
         .map_err(|e| classify(e, ".".to_owned()))?;
+    // Every body is a JSON object, as the document says; serde would also fill a struct from
+    // an array of its fields in order (`[null, null]`), which no client means.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(AppError::Validation(vec![FieldError::new(
+            "body",
+            "invalid type: sequence, expected a JSON object",
+        )]));
+    }
     Ok(value)
 }
 

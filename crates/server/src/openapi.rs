@@ -1,7 +1,9 @@
 //! The OpenAPI document, generated from the handlers and types.
 
 use crate::routes;
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -52,7 +54,17 @@ use utoipa::{Modify, OpenApi};
         routes::segmentation::result,
         routes::segmentation::file,
     ),
-    components(schemas(api_types::segmentation::EdgeErrorResponse)),
+    components(schemas(
+        api_types::segmentation::EdgeErrorResponse,
+        api_types::vocab::TaskType,
+        api_types::vocab::ModelName,
+        api_types::vocab::Optimizer,
+        api_types::vocab::LrSchedule,
+        api_types::vocab::DatasetFormat,
+        api_types::vocab::UploadFormat,
+        api_types::vocab::WorkflowStatus,
+        api_types::vocab::WorkflowSort,
+    )),
     modifiers(&BearerAuth, &CommonResponses),
     tags(
         (name = "auth", description = "Tokens and accounts"),
@@ -91,7 +103,9 @@ impl Modify for BearerAuth {
 ///   API, 422 (missing, unknown or mistyped fields);
 /// * query parameters: 400 when the query string does not parse;
 /// * edge (segmentation) routes: every error body is the `{success, data, error, meta}`
-///   envelope, never the platform's `{"error": …}`.
+///   envelope, never the platform's `{"error": …}`;
+/// * bearer routes: `X-RateLimit-Limit`, `-Remaining` and `-Reset` on every answer past the
+///   token check (all but 401), present while rate limiting is enabled.
 struct CommonResponses;
 
 impl CommonResponses {
@@ -149,6 +163,25 @@ impl CommonResponses {
         if query {
             add("400", "The query string does not parse");
         }
+        if secured {
+            for (status, response) in responses.iter_mut() {
+                if let RefOr::T(response) = response
+                    && status != "401"
+                {
+                    for (name, description) in RATE_LIMIT_HEADERS {
+                        let schema = ObjectBuilder::new()
+                            .schema_type(Type::Integer)
+                            .minimum(Some(0))
+                            .build();
+                        let header = HeaderBuilder::new()
+                            .schema(schema)
+                            .description(Some(description))
+                            .build();
+                        response.headers.insert(name.to_owned(), header);
+                    }
+                }
+            }
+        }
         if edge {
             // Errors documented by status alone still carry the envelope.
             for (status, response) in responses.iter_mut() {
@@ -165,6 +198,19 @@ impl CommonResponses {
         }
     }
 }
+
+/// The headers of the plan's rate limit (`guard::add_rate_limit_headers`).
+const RATE_LIMIT_HEADERS: [(&str, &str); 3] = [
+    (
+        "X-RateLimit-Limit",
+        "Requests the plan allows in the current window",
+    ),
+    (
+        "X-RateLimit-Remaining",
+        "Requests left in the current window",
+    ),
+    ("X-RateLimit-Reset", "When the window resets (Unix seconds)"),
+];
 
 /// Edge routes whose answers are enveloped (`/files/…` serves bytes, its errors enveloped).
 fn is_edge_documented(path: &str) -> bool {

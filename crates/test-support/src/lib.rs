@@ -243,6 +243,18 @@ impl TestApp {
         }
     }
 
+    /// The text of the public `/metrics`.
+    pub async fn metrics_text(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// `POST /auth/token`; panics unless 200.
     pub async fn login(&self, email: &str, password: &str) -> Value {
         let response = self

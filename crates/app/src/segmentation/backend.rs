@@ -81,10 +81,10 @@ async fn task_of(app: &App, user_id: &str, task_id: &str) -> AppResult<SegTaskRo
 }
 
 fn check_prompt(app: &App, prompt: &str) -> AppResult<String> {
-    let prompt = prompt.trim();
     let max = app.settings.segmentation.max_prompt_chars;
     let chars = prompt.chars().count();
-    if chars == 0 || chars > max {
+    let prompt = prompt.trim();
+    if prompt.is_empty() || chars > max {
         return Err(AppError::invalid_field(
             "text_prompt",
             format!("Must be between 1 and {max} characters"),

@@ -23,9 +23,10 @@ const MAX_TEXT_FIELD: usize = 64 * 1024;
 /// Uploads a dataset archive (multipart: `file`, `name`, `format`, `description`, `project_id`).
 /// The archive is streamed to storage; processing continues in the background.
 #[utoipa::path(post, path = "/api/v1/datasets/upload", tag = "datasets", security(("bearer" = [])),
-    request_body(content_type = "multipart/form-data", description = "file, name, format (coco|yolo|voc|imagefolder|auto), description, project_id"),
+    request_body(content = api_types::datasets::DatasetUploadForm, content_type = "multipart/form-data", description = "file, name, format (coco|yolo|voc|imagefolder|auto), description, project_id"),
     responses((status = 201, body = DatasetSummary), (status = 400, body = ErrorResponse),
               (status = 403, description = "Storage quota exceeded", body = ErrorResponse),
+              (status = 404, description = "`project_id` is not a project of the caller", body = ErrorResponse),
               (status = 413, body = ErrorResponse), (status = 422, body = ErrorResponse)))]
 pub async fn upload(
     State(state): State<AppState>,
@@ -88,7 +89,17 @@ async fn read_form(
             "format" => form.format = Some(value),
             "description" => form.description = Some(value),
             "project_id" => form.project_id = Some(value).filter(|v| !v.is_empty()),
-            _ => {}
+            // As with JSON bodies, a field the form does not have is refused, not ignored.
+            _ => {
+                return Err(app::AppError::Validation(vec![app::FieldError::new(
+                    name.clone(),
+                    format!(
+                        "unknown field `{name}`, expected one of `file`, `name`, `format`, \
+                         `description`, `project_id`"
+                    ),
+                )])
+                .into());
+            }
         }
     }
     Ok(())

@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 /// Uploads an image (multipart `file`, optional `project_id`); PNG, JPEG or WebP by content.
 #[utoipa::path(post, path = "/api/v1/upload", tag = "segmentation", security(("bearer" = [])),
-    request_body(content_type = "multipart/form-data", description = "file (≤ 10 MB), project_id"),
+    request_body(content = api_types::segmentation::ImageUploadForm, content_type = "multipart/form-data", description = "file (≤ 10 MB), project_id"),
     responses((status = 200, body = api_types::segmentation::Envelope<UploadResponse>, description = "`data` holds the answer"),
               (status = 400, description = "Not multipart, no `file`, or not a PNG, JPEG or WebP image"),
               (status = 401), (status = 403, description = "Storage quota exceeded"),
@@ -64,7 +64,12 @@ pub async fn upload(
                     project_id = Some(text.to_owned());
                 }
             }
-            _ => {}
+            // As with JSON bodies, a field the form does not have is refused, not ignored.
+            other => {
+                return Err(EdgeError::invalid(format!(
+                    "Unknown field `{other}`, expected `file` or `project_id`"
+                )));
+            }
         }
     }
     let file = file.ok_or_else(|| EdgeError::invalid("Missing the `file` field"))?;

@@ -153,15 +153,7 @@ async fn made_up_methods_do_not_grow_the_metrics() {
             .unwrap();
         assert_eq!(response.status(), 405);
     }
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     assert!(!text.contains("BREW"), "{text}");
     let series = text
         .lines()
@@ -195,6 +187,21 @@ fn stalling_body(first: usize, pause: Duration) -> reqwest::Body {
     reqwest::Body::wrap_stream(chunks)
 }
 
+/// A new user's POST of a body that stalls after 100 bytes; the answer must come within 10 s.
+async fn stalled_post(app: &TestApp, path: &str, content_type: &str) -> reqwest::Response {
+    let user = app.new_user().await;
+    let started = std::time::Instant::now();
+    let response = app
+        .authed(Method::POST, path, &user.access_token)
+        .header("content-type", content_type)
+        .body(stalling_body(100, Duration::from_secs(30)))
+        .send()
+        .await
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    response
+}
+
 #[tokio::test]
 async fn a_stalled_upload_is_cut_off_with_408() {
     let app = spawn_app_with(|s| {
@@ -202,33 +209,20 @@ async fn a_stalled_upload_is_cut_off_with_408() {
         s.server.transfer_window_secs = 1;
     })
     .await;
-    let user = app.new_user().await;
-    let started = std::time::Instant::now();
-    let response = app
-        .authed(Method::POST, "/api/v1/datasets/upload", &user.access_token)
-        .header("content-type", "multipart/form-data; boundary=xyz")
-        .body(stalling_body(100, Duration::from_secs(30)))
-        .send()
-        .await
-        .unwrap();
+    let response = stalled_post(
+        &app,
+        "/api/v1/datasets/upload",
+        "multipart/form-data; boundary=xyz",
+    )
+    .await;
     assert_error(response, 408, "REQUEST_TIMEOUT").await;
-    assert!(started.elapsed() < Duration::from_secs(10));
 }
 
 #[tokio::test]
 async fn a_slow_json_body_meets_the_request_timeout() {
     let app = spawn_app_with(|s| s.server.request_timeout_secs = 1).await;
-    let user = app.new_user().await;
-    let started = std::time::Instant::now();
-    let response = app
-        .authed(Method::POST, "/api/v1/projects", &user.access_token)
-        .header("content-type", "application/json")
-        .body(stalling_body(1, Duration::from_secs(30)))
-        .send()
-        .await
-        .unwrap();
+    let response = stalled_post(&app, "/api/v1/projects", "application/json").await;
     assert_error(response, 503, "SERVICE_UNAVAILABLE").await;
-    assert!(started.elapsed() < Duration::from_secs(10));
 }
 
 /// A worker that shuts down in the middle of a training hands the job back: another worker

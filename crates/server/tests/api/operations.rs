@@ -16,15 +16,7 @@ async fn health_reports_backends() {
 async fn metrics_count_requests_by_route() {
     let app = spawn_app().await;
     app.client.get(app.url("/health")).send().await.unwrap();
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     assert!(
         text.contains(
             "vision_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 1"

@@ -85,18 +85,8 @@ impl Child {
     }
 }
 
-/// Resident memory of process `pid` (`VmRSS`), 0 when it cannot be read.
 fn rss_of(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
+    app::training::resident_bytes(&pid.to_string())
 }
 
 /// `/health` latencies and peak memory, sampled for the whole run and read phase by phase.
@@ -215,13 +205,10 @@ pub async fn run(args: AbuseBenchArgs) -> anyhow::Result<()> {
         .to_owned();
 
     watch.next_phase(child.rss_bytes()).await;
-    let flood = (0..args.registrations).map(|i| {
-        client
-            .post(api("/auth/register"))
-            .json(&json!({"email": format!("flood{i}@example.com"), "password": "securepassword123", "name": "F"}))
-            .send()
-    });
-    let codes = codes_of(futures::future::join_all(flood).await);
+    let flood: Vec<Value> = (0..args.registrations)
+        .map(|i| json!({"email": format!("flood{i}@example.com"), "password": "securepassword123", "name": "F"}))
+        .collect();
+    let codes = post_all(&client, &api("/auth/register"), &flood).await;
     watch
         .report(
             "register flood",
@@ -230,13 +217,8 @@ pub async fn run(args: AbuseBenchArgs) -> anyhow::Result<()> {
         .await;
 
     watch.next_phase(child.rss_bytes()).await;
-    let race = (0..args.logins).map(|_| {
-        client
-            .post(api("/auth/token"))
-            .json(&json!({"email": email, "password": "wrong-password"}))
-            .send()
-    });
-    let codes = codes_of(futures::future::join_all(race).await);
+    let guesses = vec![json!({"email": email, "password": "wrong-password"}); args.logins];
+    let codes = post_all(&client, &api("/auth/token"), &guesses).await;
     watch
         .report(
             "login race",
@@ -391,6 +373,12 @@ pub async fn run(args: AbuseBenchArgs) -> anyhow::Result<()> {
     let mut process = child.process;
     let _ = process.start_kill();
     Ok(())
+}
+
+/// POSTs every body to `url` at once; the statuses (0 for a failed connection).
+async fn post_all(client: &reqwest::Client, url: &str, bodies: &[Value]) -> Vec<u16> {
+    let posts = bodies.iter().map(|body| client.post(url).json(body).send());
+    codes_of(futures::future::join_all(posts).await)
 }
 
 fn codes_of(responses: Vec<reqwest::Result<reqwest::Response>>) -> Vec<u16> {

@@ -9,6 +9,7 @@ mod models;
 mod reference;
 mod sam3;
 mod segment;
+mod time_to_accuracy;
 mod workflows;
 
 use app::Settings;
@@ -40,6 +41,9 @@ pub enum BenchCommand {
     /// 100 small workflows from 10 users at once across 2 workers: none lost or duplicated,
     /// fairness between users.
     Workflows(workflows::WorkflowBenchArgs),
+    /// A user's loop through the API on 3,000 MNIST digits (upload, ingest, train with
+    /// defaults, held-out predictions) beside the same model in a plain PyTorch script.
+    TimeToAccuracy(time_to_accuracy::TimeToAccuracyArgs),
 }
 
 /// Cores available to this process.
@@ -66,6 +70,7 @@ pub async fn run(settings: Settings, command: BenchCommand) -> anyhow::Result<()
         BenchCommand::Workflows(args) => workflows::run(args).await,
         BenchCommand::Inference(args) => inference::run(args).await,
         BenchCommand::Segment(args) => segment::run(settings, args).await,
+        BenchCommand::TimeToAccuracy(args) => time_to_accuracy::run(args).await,
     }
 }
 
