@@ -331,10 +331,19 @@ fn token_hash(token: &str) -> String {
 pub async fn login(app: &App, email: &str, password: String, client: &str) -> AppResult<TokenPair> {
     let email = normalize_email(email);
     let auth = &app.settings.auth;
+    // The account's own limit is counted per client, so one guesser does not lock the owner
+    // out from elsewhere; the account as a whole allows ten times as many, which stops guessing
+    // spread over many addresses.
     let counters = [
         (
-            format!("login:email:{email}"),
+            format!("login:account:{email}:{client}"),
             [Window::per_minute(auth.login_failures_per_minute)],
+        ),
+        (
+            format!("login:account:{email}"),
+            [Window::per_minute(
+                auth.login_failures_per_minute.saturating_mul(10),
+            )],
         ),
         (
             format!("login:client:{client}"),

@@ -146,7 +146,8 @@ pub struct AuthSettings {
     pub allow_registration: bool,
     /// Plan given to self-registered users.
     pub default_plan: Plan,
-    /// Failed logins allowed per minute per account (e-mail address).
+    /// Failed logins allowed per minute per account from one client (ten times as many per
+    /// account from all clients together).
     pub login_failures_per_minute: u64,
     /// Failed logins allowed per minute per client address.
     pub login_failures_per_client_per_minute: u64,

@@ -120,6 +120,42 @@ async fn clients_behind_a_trusted_proxy_are_told_apart() {
 }
 
 #[tokio::test]
+async fn one_guesser_does_not_lock_the_owner_out_but_many_lock_the_account() {
+    let app = spawn_app_with(|s| {
+        s.auth.login_failures_per_minute = 2;
+        s.server.trusted_proxies = vec!["127.0.0.0/8".into()];
+    })
+    .await;
+    let owner = app.new_user().await;
+    for _ in 0..2 {
+        assert_eq!(
+            login_with(&app, &owner.email, "guess", Some("198.51.100.1")).await,
+            401
+        );
+    }
+    assert_eq!(
+        login_with(&app, &owner.email, "guess", Some("198.51.100.1")).await,
+        429
+    );
+    assert_eq!(
+        login_with(&app, &owner.email, &owner.password, Some("203.0.113.5")).await,
+        200
+    );
+    // Guesses from many addresses meet the account's total (10 × 2) and lock it everywhere.
+    for i in 2..20 {
+        let client = format!("198.51.100.{i}");
+        assert_eq!(
+            login_with(&app, &owner.email, "guess", Some(&client)).await,
+            401
+        );
+    }
+    assert_eq!(
+        login_with(&app, &owner.email, &owner.password, Some("203.0.113.5")).await,
+        429
+    );
+}
+
+#[tokio::test]
 async fn forwarded_for_is_ignored_without_trusted_proxies() {
     let app = spawn_app_with(|s| {
         s.auth.login_failures_per_minute = 1000;
