@@ -51,7 +51,9 @@ async fn user_trains_a_classifier_and_watches_it_live() {
     assert!(id.starts_with("wf_"), "{created}");
     assert_eq!(created["status"], "pending");
     assert_eq!(created["name"], "도형 분류");
-    assert!(created["queue_position"].as_i64().unwrap() >= 1);
+    // 0 when the in-process worker claimed the job before the answer was written (the queued
+    // positions are checked with the worker off, below).
+    assert!(created["queue_position"].as_i64().unwrap() >= 0);
     assert!(created["estimated_duration_minutes"].as_f64().unwrap() > 0.0);
 
     let mut socket = app
