@@ -250,3 +250,42 @@ pub fn openapi_json() -> String {
         .map(|s| s + "\n")
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The values a schema-only enum of `api_types::vocab` lists in the document.
+    fn listed(doc: &serde_json::Value, schema: &str) -> Vec<String> {
+        let mut values: Vec<String> = doc["components"]["schemas"][schema]["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{schema} has no enum"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect();
+        values.sort();
+        values
+    }
+
+    fn sorted(values: impl IntoIterator<Item = impl Into<String>>) -> Vec<String> {
+        let mut values: Vec<String> = values.into_iter().map(Into::into).collect();
+        values.sort();
+        values
+    }
+
+    /// The schema's vocabularies are written out for utoipa; they must say what the platform
+    /// really accepts, or the fuzzer's acceptance checks test the wrong list.
+    #[test]
+    fn schema_vocabularies_follow_the_platform() {
+        let doc = serde_json::to_value(document()).unwrap();
+        assert_eq!(
+            listed(&doc, "ModelName"),
+            sorted(app::catalogue::models().into_iter().map(|m| m.id))
+        );
+        assert_eq!(listed(&doc, "TaskType"), sorted(app::catalogue::TASK_TYPES));
+        assert_eq!(
+            listed(&doc, "WorkflowStatus"),
+            sorted(domain::WorkflowStatus::ALL.map(|s| s.as_str()))
+        );
+    }
+}
