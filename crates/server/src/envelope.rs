@@ -330,6 +330,22 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for EdgeJson<T> {
     }
 }
 
+/// An error in the envelope of the API `path` belongs to: the edge API's
+/// `{success, data, error, meta}` (which has no details) or the platform's `{"error": …}`.
+pub fn error_for_path(
+    path: &str,
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: serde_json::Value,
+) -> Response {
+    if is_edge_path(path) {
+        EdgeError::new(status, code, message).into_response()
+    } else {
+        crate::error::ApiError::new(status, code, message, details).into_response()
+    }
+}
+
 /// Whether `path` belongs to the edge API (its request ids are UUIDs, as the spec says).
 pub fn is_edge_path(path: &str) -> bool {
     ["upload", "segment", "tasks", "results", "files"]

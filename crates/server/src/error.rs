@@ -40,16 +40,6 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "INVALID_REQUEST", message, details)
     }
 
-    /// 404 `NOT_FOUND` for a path no route serves.
-    pub fn no_route(path: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            format!("No route for {path}"),
-            json!({ "path": path }),
-        )
-    }
-
     /// 405 `METHOD_NOT_ALLOWED`.
     pub fn method_not_allowed(method: &str, path: &str) -> Self {
         Self::new(

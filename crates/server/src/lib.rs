@@ -197,16 +197,13 @@ pub fn router(app: App) -> Result<Router, prometheus::Error> {
 
 async fn no_route(request: Request) -> Response {
     let path = request.uri().path();
-    if envelope::is_edge_path(path) {
-        envelope::EdgeError::new(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            format!("No route for {path}"),
-        )
-        .into_response()
-    } else {
-        ApiError::no_route(path).into_response()
-    }
+    envelope::error_for_path(
+        path,
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        format!("No route for {path}"),
+        serde_json::json!({ "path": path }),
+    )
 }
 
 async fn method_not_allowed(request: Request) -> ApiError {

@@ -2,15 +2,14 @@
 //! for transfers (uploads, downloads, WebSockets, which may rightly take long), a cap on open
 //! WebSockets, and the security headers of every response.
 
-use crate::envelope::{EdgeError, is_edge_path};
-use crate::error::ApiError;
+use crate::envelope::error_for_path;
 use crate::state::AppState;
 use app::settings::ServerSettings;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures::{Stream, StreamExt};
 use serde_json::json;
 use std::sync::Arc;
@@ -37,30 +36,20 @@ pub async fn bound_request(
     next: Next,
 ) -> Response {
     let settings = &state.app.settings.server;
-    let edge = is_edge_path(request.uri().path());
+    let path = request.uri().path().to_owned();
     if !is_transfer(&request) {
         let limit = Duration::from_secs(settings.request_timeout_secs.max(1));
         return match tokio::time::timeout(limit, next.run(request)).await {
             Ok(response) => response,
             Err(_) => {
                 tracing::warn!(timeout_secs = limit.as_secs(), "request timed out");
-                let message = format!("The request took longer than {} s", limit.as_secs());
-                if edge {
-                    EdgeError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "SERVICE_UNAVAILABLE",
-                        message,
-                    )
-                    .into_response()
-                } else {
-                    ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "SERVICE_UNAVAILABLE",
-                        message,
-                        json!({ "timeout_secs": limit.as_secs() }),
-                    )
-                    .into_response()
-                }
+                error_for_path(
+                    &path,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "SERVICE_UNAVAILABLE",
+                    format!("The request took longer than {} s", limit.as_secs()),
+                    json!({ "timeout_secs": limit.as_secs() }),
+                )
             }
         };
     }
@@ -77,23 +66,18 @@ pub async fn bound_request(
     if !stalled.load(Ordering::Relaxed) {
         return response;
     }
-    let message = format!(
-        "The upload was slower than {} bytes/s over {} s",
-        settings.min_transfer_bytes_per_sec,
-        rate.window.as_secs()
-    );
     tracing::warn!("upload cut off: too slow");
-    if edge {
-        EdgeError::new(StatusCode::REQUEST_TIMEOUT, "REQUEST_TIMEOUT", message).into_response()
-    } else {
-        ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "REQUEST_TIMEOUT",
-            message,
-            json!({ "min_bytes_per_sec": settings.min_transfer_bytes_per_sec }),
-        )
-        .into_response()
-    }
+    error_for_path(
+        &path,
+        StatusCode::REQUEST_TIMEOUT,
+        "REQUEST_TIMEOUT",
+        format!(
+            "The upload was slower than {} bytes/s over {} s",
+            settings.min_transfer_bytes_per_sec,
+            rate.window.as_secs()
+        ),
+        json!({ "min_bytes_per_sec": settings.min_transfer_bytes_per_sec }),
+    )
 }
 
 /// The least progress a transfer must make: `min_bytes` in every `window`.
