@@ -72,8 +72,6 @@ impl Decision {
 trait Counters: Send + Sync {
     /// Increments each key (creating it with `ttl_secs`) and returns the new counts.
     async fn increment(&self, keys: &[(String, u64)]) -> Result<Vec<u64>, String>;
-    /// Current counts without incrementing.
-    async fn read(&self, keys: &[(String, u64)]) -> Result<Vec<u64>, String>;
     /// Decrements each existing key that is above zero.
     async fn decrement(&self, keys: &[(String, u64)]) -> Result<(), String>;
 }
@@ -125,13 +123,18 @@ impl RateLimiter {
 
     /// Counts one hit on `key` against every window.
     pub async fn hit(&self, key: &str, windows: &[Window]) -> Decision {
-        self.evaluate(key, windows, true).await
-    }
-
-    /// Reports the state of `key` without counting a hit; `allowed` is false when a window is
-    /// already exhausted.
-    pub async fn peek(&self, key: &str, windows: &[Window]) -> Decision {
-        self.evaluate(key, windows, false).await
+        let now = unix_now();
+        let keys = self.window_keys(key, windows, now);
+        let counts = self
+            .counters
+            .increment(&keys)
+            .await
+            .unwrap_or_else(|error| {
+                // Failing open keeps the platform usable when Redis blips; it is logged loudly.
+                tracing::error!(%error, backend = self.backend, "rate-limit counters unavailable");
+                vec![0; windows.len()]
+            });
+        decide(windows, &counts, now)
     }
 
     /// Takes back one hit on `key` counted by [`RateLimiter::hit`] in the current windows
@@ -153,40 +156,17 @@ impl RateLimiter {
             })
             .collect()
     }
-
-    async fn evaluate(&self, key: &str, windows: &[Window], count: bool) -> Decision {
-        let now = unix_now();
-        let keys = self.window_keys(key, windows, now);
-        let counts = if count {
-            self.counters.increment(&keys).await
-        } else {
-            self.counters.read(&keys).await
-        };
-        let counts = counts.unwrap_or_else(|error| {
-            // Failing open keeps the platform usable when Redis blips; it is logged loudly.
-            tracing::error!(%error, backend = self.backend, "rate-limit counters unavailable");
-            vec![0; windows.len()]
-        });
-        decide(windows, &counts, now, count)
-    }
 }
 
-fn decide(windows: &[Window], counts: &[u64], now: u64, counted: bool) -> Decision {
+fn decide(windows: &[Window], counts: &[u64], now: u64) -> Decision {
     windows
         .iter()
         .zip(counts)
-        .map(|(w, &used)| {
-            let over = if counted {
-                used > w.limit
-            } else {
-                used >= w.limit
-            };
-            Decision {
-                allowed: !over,
-                limit: w.limit,
-                remaining: w.limit.saturating_sub(used),
-                reset_unix: (now / w.period_secs + 1) * w.period_secs,
-            }
+        .map(|(w, &used)| Decision {
+            allowed: used <= w.limit,
+            limit: w.limit,
+            remaining: w.limit.saturating_sub(used),
+            reset_unix: (now / w.period_secs + 1) * w.period_secs,
         })
         // An exhausted window wins; otherwise the one with the fewest hits left.
         .min_by_key(|d| (d.allowed, d.remaining))
@@ -234,19 +214,6 @@ impl Counters for MemoryCounters {
                     }
                     entry.0 += 1;
                     entry.0
-                })
-                .collect()
-        }))
-    }
-
-    async fn read(&self, keys: &[(String, u64)]) -> Result<Vec<u64>, String> {
-        let now = unix_now();
-        Ok(self.with_map(|map| {
-            keys.iter()
-                .map(|(key, _)| {
-                    map.get(key)
-                        .filter(|(_, exp)| *exp > now)
-                        .map_or(0, |(c, _)| *c)
                 })
                 .collect()
         }))
@@ -303,17 +270,6 @@ impl Counters for RedisCounters {
             .map_err(|e| e.to_string())
     }
 
-    async fn read(&self, keys: &[(String, u64)]) -> Result<Vec<u64>, String> {
-        let mut conn = self.manager.clone();
-        let names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
-        let values: Vec<Option<u64>> = redis::cmd("MGET")
-            .arg(&names)
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(values.into_iter().map(Option::unwrap_or_default).collect())
-    }
-
     async fn decrement(&self, keys: &[(String, u64)]) -> Result<(), String> {
         let script = redis::Script::new(DECREMENT_SCRIPT);
         let mut invocation = script.prepare_invoke();
@@ -336,10 +292,10 @@ mod tests {
     #[test]
     fn decision_reports_tightest_window() {
         let windows = [Window::per_minute(60), Window::per_hour(1000)];
-        let d = decide(&windows, &[10, 995], 120, true);
+        let d = decide(&windows, &[10, 995], 120);
         assert!(d.allowed);
         assert_eq!((d.limit, d.remaining, d.reset_unix), (1000, 5, 3600));
-        let d = decide(&windows, &[61, 100], 120, true);
+        let d = decide(&windows, &[61, 100], 120);
         assert!(!d.allowed);
         assert_eq!((d.limit, d.remaining, d.reset_unix), (60, 0, 180));
     }
@@ -353,11 +309,11 @@ mod tests {
             assert_eq!(d.remaining, expected_remaining);
             assert_eq!(d.limit, 3);
         }
-        assert!(!limiter.peek(&key, &windows).await.allowed);
         let refused = limiter.hit(&key, &windows).await;
         assert!(!refused.allowed);
         assert!(refused.reset_at() > Utc::now());
-        assert!(limiter.peek("test:fresh-key", &windows).await.allowed);
+        let fresh = format!("test:{}", domain::IdKind::Request.new_id());
+        assert!(limiter.hit(&fresh, &windows).await.allowed);
         // A refund gives one hit back, never more than were counted.
         let key = format!("test:{}", domain::IdKind::Request.new_id());
         limiter.refund(&key, &windows).await;
