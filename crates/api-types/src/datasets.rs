@@ -172,3 +172,76 @@ pub struct DatasetUploadForm {
     #[schema(value_type = String, required = false)]
     pub project_id: Option<String>,
 }
+
+/// Query of `GET /datasets/{id}/items`.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ItemsQuery {
+    /// Only images of this split.
+    #[param(value_type = Option<crate::vocab::SplitName>)]
+    pub split: Option<String>,
+    /// Only images labelled with (classification) or containing a box of (detection) this class.
+    #[param(min_length = 1, max_length = 256)]
+    pub class: Option<String>,
+    /// 1-based page (default 1).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295.0)]
+    pub page: Option<u32>,
+    /// Page size (default 50, at most 200).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+}
+
+/// One annotation of a dataset image: its class, and its box for detection.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct ItemAnnotation {
+    /// Index into the dataset's classes.
+    pub class_id: usize,
+    /// Class name.
+    pub class_name: String,
+    /// `[x, y, width, height]` in the image's pixels; `null` for a classification label.
+    pub bbox: Option<[f64; 4]>,
+}
+
+/// One image of a dataset.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct DatasetItem {
+    /// The image's position in the dataset (stable while the dataset is unchanged).
+    pub id: usize,
+    /// Path inside the dataset.
+    pub file_name: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// `train`, `val` or `test`.
+    pub split: String,
+    /// The class label (classification) or the boxes (detection).
+    pub annotations: Vec<ItemAnnotation>,
+    /// Signed, expiring URL of a JPEG thumbnail (longest side at most 256 px); no token needed.
+    pub thumbnail_url: String,
+    /// Signed, expiring URL of the image itself; no token needed.
+    pub image_url: String,
+}
+
+/// `GET /datasets/{id}/items` response.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct DatasetItemsResponse {
+    /// This page, in dataset order.
+    pub items: Vec<DatasetItem>,
+    /// Images matching the filters.
+    pub total: usize,
+    /// Page number.
+    pub page: u32,
+    /// Page size.
+    pub limit: u32,
+}
+
+/// Query of a signed dataset file URL.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SignedQuery {
+    /// Unix time after which the link stops working.
+    pub expires: i64,
+    /// HMAC of the path and `expires`.
+    pub signature: String,
+}

@@ -90,6 +90,18 @@ pub mod vocab {
         Cosine,
     }
 
+    /// A dataset split.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "lowercase")]
+    pub enum SplitName {
+        /// Training images.
+        Train,
+        /// Validation images.
+        Val,
+        /// Test images.
+        Test,
+    }
+
     /// A dataset format.
     #[derive(ToSchema)]
     #[schema(rename_all = "lowercase")]

@@ -77,6 +77,16 @@ pub struct Hyperparameters {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 0, maximum = 0.5)]
     pub translate: Option<f64>,
+    /// Classification: largest random rotation in degrees either way, in [0, 180] (default 10
+    /// for images under 48 px, which are often hand-drawn; else 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 180)]
+    pub rotate_degrees: Option<f64>,
+    /// Classification: label smoothing of the training loss in [0, 1) (default 0.1 from scratch,
+    /// 0 for detection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, exclusive_maximum = 1)]
+    pub label_smoothing: Option<f64>,
     /// Detection: probability of a 4-image mosaic in [0, 1] (default 1 when the median box covers
     /// under 20 % of its image, else 0; closed for the last fifth of the epochs).
     #[serde(default, skip_serializing_if = "Option::is_none")]

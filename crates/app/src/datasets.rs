@@ -295,8 +295,12 @@ pub async fn list(app: &App, principal: &Principal, page: Page) -> AppResult<Dat
 }
 
 async fn owned(app: &App, principal: &Principal, id: &str) -> AppResult<Dataset> {
+    owned_by(app, &principal.user_id, id).await
+}
+
+async fn owned_by(app: &App, user_id: &str, id: &str) -> AppResult<Dataset> {
     app.store
-        .get_dataset(&principal.user_id, id)
+        .get_dataset(user_id, id)
         .await?
         .ok_or_else(|| AppError::not_found("Dataset", id))
 }
@@ -379,14 +383,23 @@ pub async fn delete(app: &App, principal: &Principal, id: &str) -> AppResult<()>
 }
 
 async fn ready(app: &App, principal: &Principal, id: &str) -> AppResult<(Dataset, Manifest)> {
-    let dataset = owned(app, principal, id).await?;
+    ready_for(app, &principal.user_id, id).await
+}
+
+/// A ready dataset of `user_id` and its manifest (409 while it is processing or failed).
+pub(crate) async fn ready_for(
+    app: &App,
+    user_id: &str,
+    id: &str,
+) -> AppResult<(Dataset, Manifest)> {
+    let dataset = owned_by(app, user_id, id).await?;
     if dataset.status != DatasetStatus::Ready {
         return Err(AppError::Conflict {
             message: format!("Dataset '{id}' is {}, not ready", dataset.status.as_str()),
             details: json!({ "status": dataset.status.as_str(), "error": dataset.error }),
         });
     }
-    let key = manifest_key(&principal.user_id, id);
+    let key = keys::dataset_manifest(user_id, id);
     let manifest =
         serde_json::from_slice(&app.objects.get(&key).await?).map_err(AppError::internal)?;
     Ok((dataset, manifest))
@@ -496,14 +509,6 @@ pub fn scratch_dir(work_dir: &Path) -> std::io::Result<tempfile::TempDir> {
         .tempdir_in(work_dir)
 }
 
-fn manifest_key(user_id: &str, dataset_id: &str) -> String {
-    format!("{}manifest.json", keys::dataset_prefix(user_id, dataset_id))
-}
-
-fn image_key(user_id: &str, dataset_id: &str, file: &str) -> String {
-    format!("{}images/{file}", keys::dataset_prefix(user_id, dataset_id))
-}
-
 /// Copies every image of `manifest` from object storage into `dir` (keeping relative paths).
 pub async fn download_images(
     app: &App,
@@ -517,7 +522,7 @@ pub async fn download_images(
         .images
         .iter()
         .map(|image| {
-            let key = image_key(user_id, dataset_id, &image.file);
+            let key = keys::dataset_image(user_id, dataset_id, &image.file);
             let path = dir.join(&image.file);
             let objects = app.objects.clone();
             async move {
@@ -678,7 +683,7 @@ async fn ingest(app: &App, dataset: &Dataset, control: &JobControl) -> Result<()
         .iter()
         .zip(&ingested.files)
         .map(|(image, path)| {
-            let key = image_key(&dataset.user_id, &dataset.id, &image.file);
+            let key = keys::dataset_image(&dataset.user_id, &dataset.id, &image.file);
             let path: PathBuf = path.clone();
             let objects = app.objects.clone();
             async move {
@@ -697,7 +702,7 @@ async fn ingest(app: &App, dataset: &Dataset, control: &JobControl) -> Result<()
     let manifest_len = manifest.len() as u64;
     app.objects
         .put(
-            &manifest_key(&dataset.user_id, &dataset.id),
+            &keys::dataset_manifest(&dataset.user_id, &dataset.id),
             Bytes::from(manifest),
         )
         .await?;

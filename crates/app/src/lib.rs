@@ -9,6 +9,7 @@ pub mod catalogue;
 pub mod chat;
 pub mod chat_llm;
 pub mod client;
+pub mod dataset_items;
 pub mod datasets;
 mod error;
 pub mod estimate;

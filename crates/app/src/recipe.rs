@@ -56,6 +56,8 @@ pub fn overrides(hyper: &Hyperparameters) -> Overrides {
         hflip_probability: fraction(hyper.hflip_probability, |v| (0.0..=1.0).contains(&v)),
         crop_min_scale: fraction(hyper.crop_min_scale, |v| v > 0.0 && v <= 1.0),
         translate: fraction(hyper.translate, |v| (0.0..=0.5).contains(&v)),
+        rotate_degrees: fraction(hyper.rotate_degrees, |v| (0.0..=180.0).contains(&v)),
+        label_smoothing: fraction(hyper.label_smoothing, |v| (0.0..1.0).contains(&v)),
         mosaic: fraction(hyper.mosaic, |v| (0.0..=1.0).contains(&v)),
         scale_jitter: fraction(hyper.scale_jitter, |v| (0.0..1.0).contains(&v)),
         pretrained_weights: None,
@@ -68,7 +70,7 @@ type Range<'a> = (&'a str, Option<f64>, fn(f64) -> bool, &'a str);
 
 /// Range checks of the augmentation settings, each naming its field.
 pub fn check(check: &mut Validator, hyper: &Hyperparameters) {
-    let fields: [Range; 5] = [
+    let fields: [Range; 7] = [
         (
             "hflip_probability",
             hyper.hflip_probability,
@@ -86,6 +88,18 @@ pub fn check(check: &mut Validator, hyper: &Hyperparameters) {
             hyper.translate,
             |v| (0.0..=0.5).contains(&v),
             "Must be between 0 and 0.5",
+        ),
+        (
+            "rotate_degrees",
+            hyper.rotate_degrees,
+            |v| (0.0..=180.0).contains(&v),
+            "Must be between 0 and 180",
+        ),
+        (
+            "label_smoothing",
+            hyper.label_smoothing,
+            |v| (0.0..1.0).contains(&v),
+            "Must be in [0, 1)",
         ),
         (
             "mosaic",

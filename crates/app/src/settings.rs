@@ -36,6 +36,8 @@ pub struct Settings {
     pub chat: ChatSettings,
     /// Segmentation service (SAM3).
     pub segmentation: SegmentationSettings,
+    /// Web console.
+    pub console: ConsoleSettings,
     /// Logging.
     pub log: LogSettings,
 }
@@ -276,6 +278,13 @@ impl ChatLlmSettings {
     pub fn enabled(&self) -> bool {
         !self.base_url.trim().is_empty()
     }
+}
+
+/// Web console settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConsoleSettings {
+    /// Serve the web console at `/`.
+    pub enabled: bool,
 }
 
 /// Logging settings.

@@ -61,6 +61,7 @@ pub fn router(app: App) -> Result<Router, prometheus::Error> {
             "/datasets/{dataset_id}/export",
             get(routes::datasets::export),
         )
+        .route("/datasets/{dataset_id}/items", get(routes::datasets::items))
         .route("/models", get(routes::models::list))
         .route("/models/{model_id}", get(routes::models::get))
         .route(
@@ -145,6 +146,10 @@ pub fn router(app: App) -> Result<Router, prometheus::Error> {
         .route("/auth/refresh", post(routes::auth::refresh))
         .route("/auth/register", post(routes::auth::register))
         .route(
+            "/datasets/{dataset_id}/items/{item_id}/{file}",
+            get(routes::datasets::item_file),
+        )
+        .route(
             "/ws/workflows/{workflow_id}",
             get(routes::ws::workflow_events),
         );
@@ -170,6 +175,10 @@ pub fn router(app: App) -> Result<Router, prometheus::Error> {
                     routes::internal::require_internal_token,
                 )),
         );
+    }
+
+    if state.app.settings.console.enabled {
+        root = root.merge(routes::console::router());
     }
 
     Ok(Router::new()

@@ -139,7 +139,7 @@ const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; style-src 'se
     frame-ancestors 'none'; form-action 'self'";
 
 /// `X-Content-Type-Options`, `Referrer-Policy` and `X-Frame-Options` on every response, a
-/// Content-Security-Policy on HTML, HSTS when the public URL is https.
+/// Content-Security-Policy on HTML that sets none itself, HSTS when the public URL is https.
 pub fn add_security_headers(settings: &ServerSettings, headers: &mut HeaderMap) {
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -154,7 +154,7 @@ pub fn add_security_headers(settings: &ServerSettings, headers: &mut HeaderMap) 
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
-    if html {
+    if html && !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),

@@ -31,6 +31,8 @@ use utoipa::{Modify, OpenApi};
         routes::datasets::delete,
         routes::datasets::validate,
         routes::datasets::export,
+        routes::datasets::items,
+        routes::datasets::item_file,
         routes::models::list,
         routes::models::get,
         routes::inference::predict,

@@ -6,6 +6,7 @@
 //! is set, an S3 bucket when `VISION_TEST_S3_ENDPOINT` is set; SQLite, memory and the local
 //! filesystem otherwise.
 
+pub mod browser;
 pub mod data;
 pub mod ws;
 

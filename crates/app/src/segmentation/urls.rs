@@ -60,17 +60,31 @@ impl UrlSigner {
         }
     }
 
-    fn mac(&self, kind: FileKind, id: &str, expires: i64) -> HmacSha256 {
+    fn mac(&self, subject: &str, expires: i64) -> HmacSha256 {
         // A 32-byte key is always accepted.
         let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.key)
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        mac.update(format!("{}/{id}:{expires}", kind.as_str()).as_bytes());
+        mac.update(format!("{subject}:{expires}").as_bytes());
         mac
+    }
+
+    /// The hex signature of `subject` (any string naming what the link grants) until `expires`.
+    pub fn sign(&self, subject: &str, expires: i64) -> String {
+        hex::encode(self.mac(subject, expires).finalize().into_bytes())
+    }
+
+    /// Whether `signature` is valid for `subject` and `expires` is not before `now` (Unix
+    /// seconds). The comparison is constant-time.
+    pub fn verify_subject(&self, subject: &str, expires: i64, signature: &str, now: i64) -> bool {
+        let Ok(bytes) = hex::decode(signature) else {
+            return false;
+        };
+        expires >= now && self.mac(subject, expires).verify_slice(&bytes).is_ok()
     }
 
     /// `{base}/api/v1/files/{kind}/{id}?expires={unix}&signature={hex}`.
     pub fn url(&self, base: &str, kind: FileKind, id: &str, expires: i64) -> String {
-        let signature = hex::encode(self.mac(kind, id, expires).finalize().into_bytes());
+        let signature = self.sign(&format!("{}/{id}", kind.as_str()), expires);
         format!(
             "{}{FILES_PREFIX}{}/{id}?expires={expires}&signature={signature}",
             base.trim_end_matches('/'),
@@ -88,10 +102,7 @@ impl UrlSigner {
         signature: &str,
         now: i64,
     ) -> bool {
-        let Ok(bytes) = hex::decode(signature) else {
-            return false;
-        };
-        expires >= now && self.mac(kind, id, expires).verify_slice(&bytes).is_ok()
+        self.verify_subject(&format!("{}/{id}", kind.as_str()), expires, signature, now)
     }
 }
 

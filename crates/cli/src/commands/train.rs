@@ -71,6 +71,12 @@ pub struct TrainArgs {
     /// Largest random shift as a fraction of the input side.
     #[arg(long)]
     translate: Option<f64>,
+    /// Largest random rotation in degrees either way.
+    #[arg(long)]
+    rotate_degrees: Option<f64>,
+    /// Label smoothing of the classification loss (0: none).
+    #[arg(long)]
+    label_smoothing: Option<f64>,
     /// Detection: mosaic probability.
     #[arg(long)]
     mosaic: Option<f64>,
@@ -126,6 +132,8 @@ impl TrainArgs {
             hflip_probability: self.hflip,
             crop_min_scale: self.crop_min_scale,
             translate: self.translate,
+            rotate_degrees: self.rotate_degrees,
+            label_smoothing: self.label_smoothing,
             mosaic: self.mosaic,
             scale_jitter: self.scale_jitter,
             pretrained_weights: self.pretrained_weights.clone(),

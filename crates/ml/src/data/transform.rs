@@ -86,6 +86,10 @@ pub struct Augment {
     /// (uncovered pixels are black); 0 shifts nothing.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub translate: f64,
+    /// Random rotation by up to this many degrees either way about the centre (uncovered
+    /// pixels are black); 0 rotates nothing.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rotate_degrees: f64,
 }
 
 fn is_zero(value: &f64) -> bool {
@@ -98,6 +102,7 @@ impl Default for Augment {
             random_resized_crop: Some(RandomResizedCrop::default()),
             hflip_probability: 0.5,
             translate: 0.0,
+            rotate_degrees: 0.0,
         }
     }
 }
@@ -108,6 +113,7 @@ impl Augment {
         random_resized_crop: None,
         hflip_probability: 0.0,
         translate: 0.0,
+        rotate_degrees: 0.0,
     };
 }
 
@@ -165,13 +171,22 @@ impl Preprocess {
             imageops::flip_horizontal_in_place(&mut sample);
         }
         let reach = (augment.translate.clamp(0.0, 0.5) * size as f64).round() as i64;
+        let (mut dx, mut dy) = (0, 0);
         if reach > 0 {
             let span = (2 * reach + 1) as usize;
-            let dx = rng.below(span) as i64 - reach;
-            let dy = rng.below(span) as i64 - reach;
-            if (dx, dy) != (0, 0) {
-                sample = shifted(&sample, dx, dy);
-            }
+            dx = rng.below(span) as i64 - reach;
+            dy = rng.below(span) as i64 - reach;
+        }
+        let degrees = augment.rotate_degrees.clamp(0.0, 180.0);
+        let angle = if degrees > 0.0 {
+            rng.uniform(-degrees, degrees).to_radians()
+        } else {
+            0.0
+        };
+        if angle != 0.0 {
+            sample = rotated_shifted(&sample, angle, dx as f64, dy as f64);
+        } else if (dx, dy) != (0, 0) {
+            sample = shifted(&sample, dx, dy);
         }
         self.normalize_into(&sample, out);
     }
@@ -191,6 +206,38 @@ fn shifted(image: &RgbImage, dx: i64, dy: i64) -> RgbImage {
         } else {
             image::Rgb([0, 0, 0])
         }
+    })
+}
+
+/// `image` rotated by `angle` radians about its centre, then moved by `(dx, dy)` pixels
+/// (bilinear; pixels from outside are black).
+fn rotated_shifted(image: &RgbImage, angle: f64, dx: f64, dy: f64) -> RgbImage {
+    let (w, h) = (image.width() as i64, image.height() as i64);
+    let (cx, cy) = ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
+    let (sin, cos) = angle.sin_cos();
+    let raw = image.as_raw();
+    let at = |x: i64, y: i64, c: usize| -> f64 {
+        if (0..w).contains(&x) && (0..h).contains(&y) {
+            f64::from(raw[((y * w + x) * 3) as usize + c])
+        } else {
+            0.0
+        }
+    };
+    RgbImage::from_fn(image.width(), image.height(), |x, y| {
+        // Inverse map: undo the shift, then rotate back by −angle about the centre.
+        let (ux, uy) = (x as f64 - dx - cx, y as f64 - dy - cy);
+        let sx = cos * ux + sin * uy + cx;
+        let sy = -sin * ux + cos * uy + cy;
+        let (x0, y0) = (sx.floor(), sy.floor());
+        let (fx, fy) = (sx - x0, sy - y0);
+        let (x0, y0) = (x0 as i64, y0 as i64);
+        let mut px = [0u8; 3];
+        for (c, value) in px.iter_mut().enumerate() {
+            let top = at(x0, y0, c) * (1.0 - fx) + at(x0 + 1, y0, c) * fx;
+            let bottom = at(x0, y0 + 1, c) * (1.0 - fx) + at(x0 + 1, y0 + 1, c) * fx;
+            *value = (top * (1.0 - fy) + bottom * fy).round().clamp(0.0, 255.0) as u8;
+        }
+        image::Rgb(px)
     })
 }
 
@@ -284,6 +331,15 @@ mod tests {
             out != plain
         });
         assert!(moved, "translation never moved the image");
+        let turned = rotated_shifted(&square, 0.0, 2.0, -1.0);
+        assert_eq!(
+            turned,
+            shifted(&square, 2, -1),
+            "no rotation: an exact shift"
+        );
+        let quarter = rotated_shifted(&square, std::f64::consts::FRAC_PI_2, 0.0, 0.0);
+        // A quarter turn (clockwise in image coordinates, y down) takes (x, y) to (15 − y, x).
+        assert_eq!(quarter.get_pixel(15 - 3, 5), square.get_pixel(5, 3));
         let moved = shifted(&square, 2, -1);
         assert_eq!(moved.get_pixel(5, 5), square.get_pixel(3, 6));
         assert_eq!(moved.get_pixel(0, 0), &image::Rgb([0, 0, 0]));

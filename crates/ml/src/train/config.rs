@@ -75,6 +75,9 @@ pub struct TrainConfig {
     pub early_stopping_patience: Option<usize>,
     /// Smallest `val_loss` decrease that counts as an improvement.
     pub early_stopping_min_delta: f64,
+    /// Classification: label smoothing of the training loss (0 = plain cross-entropy; validation
+    /// always uses plain cross-entropy).
+    pub label_smoothing: f64,
     /// Training augmentation.
     pub augment: Augment,
     /// Evaluation centre-crop fraction (see [`crate::data::Preprocess::crop_pct`]).
@@ -119,6 +122,7 @@ impl Default for TrainConfig {
             min_lr: 0.0,
             early_stopping_patience: None,
             early_stopping_min_delta: 0.0,
+            label_smoothing: 0.0,
             augment: Augment::default(),
             crop_pct: 0.875,
             normalization: Normalization::IMAGENET,
@@ -180,6 +184,12 @@ impl TrainConfig {
         }
         if !(0.0..=0.5).contains(&self.augment.translate) {
             return bad("augment.translate", "must be in [0, 0.5]");
+        }
+        if !(0.0..=180.0).contains(&self.augment.rotate_degrees) {
+            return bad("augment.rotate_degrees", "must be in [0, 180]");
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return bad("label_smoothing", "must be in [0, 1)");
         }
         if !(0.0..=1.0).contains(&self.augment.hflip_probability) {
             return bad("augment.hflip_probability", "must be in [0, 1]");

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLoss;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use domain::dataset::{Manifest, Split, TaskType};
@@ -19,7 +19,8 @@ use super::run::{self, EpochEnd, Progress};
 use super::schedule::LrSchedule;
 use crate::artefact::{self, ArtefactPaths};
 use crate::data::{
-    BatchMode, BatchStream, ImageSource, ManifestSource, Preprocess, SubsetSource, epoch_order,
+    BatchMode, BatchStream, CacheBudget, CachedSource, DEFAULT_CACHE_BYTES, ImageSource,
+    ManifestSource, Preprocess, SubsetSource, epoch_order,
 };
 use crate::error::MlError;
 use crate::models::{Classifier, weights};
@@ -100,6 +101,27 @@ pub(crate) fn sources(request: &TrainRequest) -> Result<(Source, Option<Source>)
     Ok((Arc::new(SubsetSource::new(all, train_idx)), val))
 }
 
+/// The sources behind one decode-once cache ([`DEFAULT_CACHE_BYTES`]): training images kept
+/// just large enough that the smallest random crop is at their own resolution, validation images
+/// at the size the evaluation transform resizes them to (so later epochs only crop).
+fn cached(
+    train: Source,
+    val: Option<Source>,
+    config: &TrainConfig,
+    preprocess: &Preprocess,
+) -> (Source, Option<Source>) {
+    let budget = CacheBudget::new(DEFAULT_CACHE_BYTES);
+    let size = preprocess.image_size as f64;
+    let crop_min = config
+        .augment
+        .random_resized_crop
+        .map_or(1.0, |rrc| rrc.scale.0.clamp(0.01, 1.0));
+    let train_side = (size / crop_min.sqrt()).ceil() as u32;
+    let eval_side = (size / preprocess.crop_pct.clamp(0.05, 1.0)).round() as u32;
+    let val = val.map(|v| Arc::new(CachedSource::new(v, eval_side, budget.clone())) as Source);
+    (Arc::new(CachedSource::new(train, train_side, budget)), val)
+}
+
 /// Evaluates `model` (non-autodiff) on `source`: mean loss, top-1 and top-5 accuracy.
 fn evaluate(
     model: &Classifier,
@@ -178,6 +200,7 @@ fn train_here(
         crop_pct: config.crop_pct,
         normalization: config.normalization,
     };
+    let (train_source, val_source) = cached(train_source, val_source, config, &preprocess);
     let batch_size = config.batch_size.min(train_source.len()).max(1);
     let steps_per_epoch = run::steps_per_epoch(train_source.len(), batch_size);
     let total_steps = steps_per_epoch * config.epochs;
@@ -226,7 +249,10 @@ fn train_here(
         classes: classes.clone(),
     });
 
-    let loss_fn = CrossEntropyLoss::new(None, &device);
+    let smoothing = (config.label_smoothing > 0.0).then_some(config.label_smoothing as f32);
+    let loss_fn = CrossEntropyLossConfig::new()
+        .with_smoothing(smoothing)
+        .init(&device);
     let mut progress = Progress::new(steps_per_epoch, total_steps);
     let mut stopped_early = false;
     let mut epoch_rng = Rng::new(state.rng_state);

@@ -39,6 +39,7 @@ fn small_cnn_config(image_size: usize, epochs: usize) -> TrainConfig {
             }),
             hflip_probability: 0.5,
             translate: 0.0,
+            rotate_degrees: 0.0,
         },
         crop_pct: 1.0,
         seed: 7,

@@ -1,11 +1,11 @@
-//! `/datasets`: upload, list, detail, validate, export, delete.
+//! `/datasets`: upload, list, detail, validate, export, delete, items and their files.
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, Caller};
 use crate::state::AppState;
 use api_types::datasets::{
-    DatasetDetail, DatasetListResponse, DatasetSummary, ExportQuery, PageQuery, ValidateRequest,
-    ValidateResponse,
+    DatasetDetail, DatasetItemsResponse, DatasetListResponse, DatasetSummary, ExportQuery,
+    ItemsQuery, PageQuery, ValidateRequest, ValidateResponse,
 };
 use api_types::error::ErrorResponse;
 use app::datasets::{StoredArchive, UploadForm};
@@ -215,6 +215,71 @@ pub async fn export(
             ),
         ],
         Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// A page of a ready dataset's images with their annotations and signed links to each image
+/// and its thumbnail, optionally only one split and one class.
+#[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/items", tag = "datasets", security(("bearer" = [])),
+    params(("dataset_id" = String, Path), ItemsQuery),
+    responses((status = 200, body = DatasetItemsResponse), (status = 404, body = ErrorResponse),
+              (status = 409, description = "Not ready", body = ErrorResponse),
+              (status = 422, body = ErrorResponse)))]
+pub async fn items(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(dataset_id): Path<String>,
+    ApiQuery(query): ApiQuery<ItemsQuery>,
+) -> ApiResult<Json<DatasetItemsResponse>> {
+    Ok(Json(
+        app::dataset_items::items(&state.app, &caller, &dataset_id, &query).await?,
+    ))
+}
+
+/// Query of a signed item link.
+#[derive(Debug, serde::Deserialize)]
+pub struct ItemLink {
+    owner: String,
+    expires: i64,
+    signature: String,
+}
+
+/// One image of a dataset, or its thumbnail (a JPEG, longest side ≤ 256 px), behind the signed
+/// link `GET /datasets/{id}/items` hands out (no bearer token: usable in `<img src>`).
+#[utoipa::path(get, path = "/api/v1/datasets/{dataset_id}/items/{item_id}/{file}", tag = "datasets",
+    params(("dataset_id" = String, Path), ("item_id" = u32, Path),
+           ("file" = String, Path, description = "image | thumbnail"),
+           ("owner" = String, Query), ("expires" = i64, Query), ("signature" = String, Query)),
+    responses((status = 200, description = "The image", content_type = "image/*"),
+              (status = 403, description = "Invalid or expired link", body = ErrorResponse),
+              (status = 404, body = ErrorResponse)))]
+pub async fn item_file(
+    State(state): State<AppState>,
+    Path((dataset_id, item, file)): Path<(String, String, String)>,
+    ApiQuery(link): ApiQuery<ItemLink>,
+) -> ApiResult<Response> {
+    let kind = app::dataset_items::ItemFile::parse(&file)
+        .ok_or_else(|| app::AppError::not_found("Dataset item file", file.clone()))?;
+    let item = item
+        .parse()
+        .map_err(|_| app::AppError::not_found("Dataset item", item.clone()))?;
+    let (content_type, bytes) = app::dataset_items::file(
+        &state.app,
+        &link.owner,
+        &dataset_id,
+        item,
+        kind,
+        link.expires,
+        &link.signature,
+    )
+    .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        bytes,
     )
         .into_response())
 }

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod chat;
+pub mod console;
 pub mod datasets;
 pub mod health;
 pub mod inference;

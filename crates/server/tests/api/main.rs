@@ -4,6 +4,7 @@
 
 mod auth;
 mod chat;
+mod console;
 mod datasets;
 mod detection;
 mod errors;

@@ -1,0 +1,235 @@
+//! The web console: how it is served, and user journeys clicked through in a headless Chromium.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+use test_support::browser::Browser;
+use test_support::data::imagefolder_zip;
+use test_support::{spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn the_console_is_served_compressed_with_a_strict_policy() {
+    let app = spawn_app().await;
+    let page = app
+        .client
+        .get(app.url("/"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("GET /");
+    assert_eq!(page.status(), 200);
+    let headers = page.headers().clone();
+    let csp = headers["content-security-policy"]
+        .to_str()
+        .unwrap_or_default();
+    for part in [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(part), "{csp}");
+    }
+    assert!(!csp.contains("unsafe"), "{csp}");
+    assert_eq!(headers["cache-control"], "no-cache");
+    assert_eq!(headers["content-encoding"], "gzip");
+    // reqwest here does not decompress: read the asset prefix from a plain request.
+    let html = app
+        .client
+        .get(app.url("/"))
+        .send()
+        .await
+        .expect("GET /")
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(!html.contains("{{BASE}}"));
+    let script = html
+        .split("src=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a module script");
+    assert!(
+        script.starts_with("/console/") && script.ends_with("/js/main.js"),
+        "{script}"
+    );
+    let asset = app.client.get(app.url(script)).send().await.expect("asset");
+    assert_eq!(asset.status(), 200);
+    assert!(
+        asset.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/javascript")
+    );
+    let missing = app
+        .client
+        .get(app.url("/console/x/js/nothing.js"))
+        .send()
+        .await
+        .expect("missing asset");
+    assert_eq!(missing.status(), 404);
+
+    let off = spawn_app_with(|s| s.console.enabled = false).await;
+    let none = off.client.get(off.url("/")).send().await.expect("GET /");
+    assert_eq!(none.status(), 404, "console.enabled = false serves no page");
+}
+
+/// Where the README's screenshots are written.
+fn screenshot(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../docs/screenshots/{name}.png"))
+}
+
+const LONG: Duration = Duration::from_secs(120);
+const SHORT: Duration = Duration::from_secs(15);
+
+/// Every resource the page loaded came from the server's own origin.
+async fn assert_same_origin(browser: &Browser) {
+    let foreign = browser
+        .execute(
+            "return performance.getEntriesByType('resource').map(e => e.name)
+                .filter(n => !n.startsWith(location.origin) && !n.startsWith('ws://' + location.host))",
+            vec![],
+        )
+        .await;
+    assert_eq!(foreign, Value::Array(vec![]), "requests to other origins");
+}
+
+/// No script errors in the browser console (failed requests the test provoked aside).
+async fn assert_no_script_errors(browser: &Browser) {
+    let errors: Vec<_> = browser
+        .console_log()
+        .await
+        .into_iter()
+        .filter(|(level, message)| {
+            level == "SEVERE" && !message.contains("Failed to load resource")
+        })
+        .collect();
+    assert!(errors.is_empty(), "browser console errors: {errors:?}");
+}
+
+async fn click(browser: &Browser, css: &str) {
+    let element = browser.wait_for(css, SHORT).await;
+    browser.click(&element).await;
+}
+
+async fn type_in(browser: &Browser, css: &str, text: &str) {
+    let element = browser.wait_for(css, SHORT).await;
+    browser.clear(&element).await;
+    browser.type_into(&element, text).await;
+}
+
+#[tokio::test]
+async fn a_new_user_uploads_trains_and_predicts_in_the_browser() {
+    let Some(browser) = Browser::start(1280, 900, "en-US").await else {
+        return;
+    };
+    let app = spawn_app().await;
+    browser.goto(&app.url("/")).await;
+
+    // Register (which signs in).
+    click(&browser, "[data-testid=login-tab-register]").await;
+    type_in(&browser, "[data-testid=login-name]", "Ada").await;
+    type_in(&browser, "[data-testid=login-email]", "ada@example.com").await;
+    type_in(
+        &browser,
+        "[data-testid=login-password]",
+        "correct horse battery",
+    )
+    .await;
+    click(&browser, "[data-testid=login-submit]").await;
+    browser.wait_for("[data-testid=nav-datasets]", SHORT).await;
+    browser.screenshot(&screenshot("chat")).await;
+
+    // Upload an ImageFolder zip and wait for it to be ready.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let zip = dir.path().join("shapes.zip");
+    std::fs::write(&zip, imagefolder_zip(&["circle", "square"], 12)).expect("zip written");
+    click(&browser, "[data-testid=nav-datasets]").await;
+    let input = browser.wait_for("[data-testid=upload-input]", SHORT).await;
+    browser.type_into(&input, &zip.display().to_string()).await;
+    type_in(&browser, "[data-testid=upload-name]", "shapes").await;
+    click(&browser, "[data-testid=upload-submit]").await;
+    browser
+        .wait_for("[data-testid=dataset-status][data-status=ready]", LONG)
+        .await;
+    browser.screenshot(&screenshot("datasets")).await;
+
+    // The dataset page: histogram and the image browser with thumbnails that loaded.
+    click(&browser, "[data-testid=dataset-link]").await;
+    browser
+        .wait_for("[data-testid=class-histogram]", SHORT)
+        .await;
+    browser
+        .wait_until(
+            "thumbnails loaded",
+            "const imgs = [...document.querySelectorAll('[data-testid=browser-item] img')];
+             return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0) && imgs.length",
+            SHORT,
+        )
+        .await;
+    browser.screenshot(&screenshot("dataset")).await;
+
+    // Train from the form with two epochs.
+    browser.goto(&app.url("/#/workflows/new")).await;
+    let dataset = browser
+        .wait_for("[data-testid=workflow-dataset] option[value^=ds]", SHORT)
+        .await;
+    browser.click(&dataset).await;
+    let model = browser
+        .wait_for(
+            "[data-testid=workflow-model] option[value=small_cnn]",
+            SHORT,
+        )
+        .await;
+    browser.click(&model).await;
+    type_in(&browser, "[data-testid=workflow-epochs]", "2").await;
+    click(&browser, "[data-testid=workflow-submit]").await;
+    browser
+        .wait_for("[data-testid=workflow-detail-status]", SHORT)
+        .await;
+    browser
+        .wait_for(
+            "[data-testid=workflow-detail-status][data-status=completed]",
+            LONG,
+        )
+        .await;
+    browser
+        .wait_for("[data-testid=chart-loss] canvas", SHORT)
+        .await;
+    browser.screenshot(&screenshot("workflow")).await;
+
+    // Predict on one of the images.
+    let image = dir.path().join("circle.png");
+    std::fs::write(&image, test_support::data::png(32, 32, [230, 30, 30])).expect("png");
+    click(&browser, "[data-testid=workflow-predict]").await;
+    let input = browser.wait_for("[data-testid=predict-input]", SHORT).await;
+    browser
+        .type_into(&input, &image.display().to_string())
+        .await;
+    click(&browser, "[data-testid=predict-submit]").await;
+    let result = browser
+        .wait_for("[data-testid=predict-classes]", LONG)
+        .await;
+    let text = browser.text(&result).await;
+    assert!(text.contains("circle") || text.contains("square"), "{text}");
+    browser.screenshot(&screenshot("predict")).await;
+
+    // Korean.
+    click(&browser, "[data-testid=lang-switch] option[value=ko]").await;
+    browser
+        .wait_until(
+            "Korean navigation",
+            "return document.querySelector('[data-testid=nav-datasets]').innerText.includes('데이터셋')",
+            SHORT,
+        )
+        .await;
+    click(&browser, "[data-testid=nav-models]").await;
+    browser.wait_for("[data-testid=model-card]", SHORT).await;
+    browser.screenshot(&screenshot("models-ko")).await;
+
+    assert_same_origin(&browser).await;
+    assert_no_script_errors(&browser).await;
+    browser.quit().await;
+}
