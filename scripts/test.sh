@@ -10,6 +10,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The console's browser tests need chromium + chromedriver; here a missing browser fails them.
+bash scripts/install-browser.sh
+export VISION_REQUIRE_BROWSER=1
+
+echo "== node --test (the web console's modules)"
+node --test crates/server/console-tests/
+
 echo "== cargo test --workspace (SQLite, filesystem, memory)"
 cargo test --workspace --locked
 

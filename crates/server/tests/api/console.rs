@@ -140,7 +140,6 @@ async fn a_new_user_uploads_trains_and_predicts_in_the_browser() {
     .await;
     click(&browser, "[data-testid=login-submit]").await;
     browser.wait_for("[data-testid=nav-datasets]", SHORT).await;
-    browser.screenshot(&screenshot("chat")).await;
 
     // Upload an ImageFolder zip and wait for it to be ready.
     let dir = tempfile::tempdir().expect("temp dir");
@@ -171,21 +170,31 @@ async fn a_new_user_uploads_trains_and_predicts_in_the_browser() {
         .await;
     browser.screenshot(&screenshot("dataset")).await;
 
-    // Train from the form with two epochs.
-    browser.goto(&app.url("/#/workflows/new")).await;
-    let dataset = browser
-        .wait_for("[data-testid=workflow-dataset] option[value^=ds]", SHORT)
+    // Chat to a configuration, then start it.
+    click(&browser, "[data-testid=nav-chat]").await;
+    type_in(
+        &browser,
+        "[data-testid=chat-input]",
+        "Train a small_cnn to classify circle and square for 2 epochs",
+    )
+    .await;
+    click(&browser, "[data-testid=chat-send]").await;
+    browser
+        .wait_for("[data-testid=chat-message-assistant]", SHORT)
         .await;
-    browser.click(&dataset).await;
-    let model = browser
-        .wait_for(
-            "[data-testid=workflow-model] option[value=small_cnn]",
-            SHORT,
+    let start = browser.find_all("[data-testid=chat-start]").await;
+    if start.is_empty() {
+        type_in(
+            &browser,
+            "[data-testid=chat-input]",
+            "use the shapes dataset",
         )
         .await;
-    browser.click(&model).await;
-    type_in(&browser, "[data-testid=workflow-epochs]", "2").await;
-    click(&browser, "[data-testid=workflow-submit]").await;
+        click(&browser, "[data-testid=chat-send]").await;
+    }
+    browser.wait_for("[data-testid=chat-config]", SHORT).await;
+    browser.screenshot(&screenshot("chat")).await;
+    click(&browser, "[data-testid=chat-start]").await;
     browser
         .wait_for("[data-testid=workflow-detail-status]", SHORT)
         .await;

@@ -502,3 +502,103 @@ async fn dataset_used_by_a_live_workflow_cannot_be_deleted() {
     assert!(cancel.status().is_success(), "{}", cancel.status());
     assert_eq!(delete().await.unwrap().status(), 204);
 }
+
+#[tokio::test]
+async fn items_page_through_images_with_annotations_and_signed_links() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let token = &user.access_token;
+    let detection = upload_ready(&app, token, yolo_zip(12), "yolo").await;
+    let id = detection["dataset_id"].as_str().unwrap();
+
+    let page = app
+        .get_json(
+            &format!("/api/v1/datasets/{id}/items?limit=5&page=2"),
+            token,
+        )
+        .await;
+    assert_eq!(page["total"], 12);
+    assert_eq!(
+        (page["page"].as_u64(), page["limit"].as_u64()),
+        (Some(2), Some(5))
+    );
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 5);
+    assert_eq!(items[0]["id"], 5);
+    let box_ = &items[0]["annotations"][0];
+    assert!(
+        box_["class_name"].is_string() && box_["bbox"].as_array().unwrap().len() == 4,
+        "{box_}"
+    );
+
+    // Filters: one class, one split; totals follow.
+    let class = box_["class_name"].as_str().unwrap();
+    let of_class = app
+        .get_json(
+            &format!("/api/v1/datasets/{id}/items?class={class}&limit=200"),
+            token,
+        )
+        .await;
+    let n = of_class["total"].as_u64().unwrap();
+    assert!((1..12).contains(&n), "{of_class}");
+    assert!(of_class["items"].as_array().unwrap().iter().all(|item| {
+        item["annotations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["class_name"] == class)
+    }));
+    let train = app
+        .get_json(&format!("/api/v1/datasets/{id}/items?split=train"), token)
+        .await;
+    assert!(
+        train["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["split"] == "train")
+    );
+    for bad in [
+        "split=holdout",
+        "class=nothing",
+        "limit=0",
+        "limit=201",
+        "page=0",
+    ] {
+        let response = app
+            .get(&format!("/api/v1/datasets/{id}/items?{bad}"), token)
+            .await;
+        assert_error(response, 422, "VALIDATION_ERROR").await;
+    }
+    let response = app
+        .get(&format!("/api/v1/datasets/{id}/items?page=x"), token)
+        .await;
+    assert_error(response, 400, "INVALID_REQUEST").await;
+
+    // The signed links work without a token; the thumbnail is small; a changed link is 403.
+    let thumb_url = items[0]["thumbnail_url"].as_str().unwrap();
+    let thumb = app.client.get(app.url(thumb_url)).send().await.unwrap();
+    assert_eq!(thumb.status(), 200);
+    assert_eq!(thumb.headers()["content-type"], "image/jpeg");
+    let small = image::load_from_memory(&thumb.bytes().await.unwrap()).unwrap();
+    assert!(small.width().max(small.height()) <= 256);
+    let full = app
+        .client
+        .get(app.url(items[0]["image_url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(full.status(), 200);
+    let image = image::load_from_memory(&full.bytes().await.unwrap()).unwrap();
+    assert_eq!(image.width(), items[0]["width"].as_u64().unwrap() as u32);
+    let other_item = thumb_url.replacen("/items/5/", "/items/6/", 1);
+    let forged = app.client.get(app.url(&other_item)).send().await.unwrap();
+    assert_error(forged, 403, "FORBIDDEN").await;
+
+    // Another user's dataset is 404.
+    let other = app.new_user().await;
+    let response = app
+        .get(&format!("/api/v1/datasets/{id}/items"), &other.access_token)
+        .await;
+    assert_error(response, 404, "NOT_FOUND").await;
+}
