@@ -86,6 +86,12 @@ impl Browser {
                 "prefs": { "intl.accept_languages": lang },
             },
         }}});
+        // Headless windows are at least ~500 px wide; narrower screens are emulated.
+        let mut capabilities = capabilities;
+        if width < 500 {
+            capabilities["capabilities"]["alwaysMatch"]["goog:chromeOptions"]["mobileEmulation"] =
+                json!({ "deviceMetrics": { "width": width, "height": height, "pixelRatio": 1.0 } });
+        }
         let mut browser = Browser {
             client,
             session: String::new(),

@@ -92,7 +92,8 @@ fn defaults_learn_larger_shapes() -> TestResult {
     assert_eq!(run.config.image_size, Some(48));
     assert!(run.config.augment.random_resized_crop.is_some());
     assert!(run.accuracy >= 0.9, "held-out accuracy {}", run.accuracy);
-    assert!(run.secs < 60.0, "took {}s", run.secs);
+    // 40 epochs of 10 steps at 48 px: ~70 s on 2 busy cores.
+    assert!(run.secs < 150.0, "took {}s", run.secs);
     Ok(())
 }
 
@@ -149,7 +150,8 @@ fn defaults_learn_mnist_digits() -> TestResult {
     write_digits(&data, &fixture("mnist10k.u8.gz")?, 28, 300)?;
     let run = train_with_defaults(&data, Architecture::SmallCnn)?;
     assert_eq!(run.config.image_size, Some(28));
-    assert!(run.accuracy >= 0.95, "held-out accuracy {}", run.accuracy);
-    assert!(run.secs < 150.0, "took {}s", run.secs);
+    // 98.0 % measured (rotation, label smoothing and 27 epochs; 97.5 % before them).
+    assert!(run.accuracy >= 0.97, "held-out accuracy {}", run.accuracy);
+    assert!(run.secs < 300.0, "took {}s", run.secs);
     Ok(())
 }

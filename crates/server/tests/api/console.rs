@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use test_support::browser::Browser;
-use test_support::data::imagefolder_zip;
-use test_support::{spawn_app, spawn_app_with};
+use test_support::data::{imagefolder_zip, png, yolo_zip};
+use test_support::{TestApp, spawn_app, spawn_app_with, with_sam3};
 
 #[tokio::test]
 async fn the_console_is_served_compressed_with_a_strict_policy() {
@@ -239,6 +239,153 @@ async fn a_new_user_uploads_trains_and_predicts_in_the_browser() {
     browser.screenshot(&screenshot("models-ko")).await;
 
     assert_same_origin(&browser).await;
+    assert_no_script_errors(&browser).await;
+    browser.quit().await;
+}
+
+/// Registers a fresh user through the login page.
+async fn register(browser: &Browser, app: &TestApp, email: &str) {
+    browser.goto(&app.url("/")).await;
+    click(browser, "[data-testid=login-tab-register]").await;
+    type_in(browser, "[data-testid=login-name]", "Kim").await;
+    type_in(browser, "[data-testid=login-email]", email).await;
+    type_in(
+        browser,
+        "[data-testid=login-password]",
+        "correct horse battery",
+    )
+    .await;
+    click(browser, "[data-testid=login-submit]").await;
+    browser.wait_for("[data-testid=nav-datasets]", SHORT).await;
+}
+
+/// Whether the canvas matching `css` has any painted pixel.
+/// (Scrolled into view first: images load lazily, as a user scrolls.)
+const PAINTED: &str = "const c = document.querySelector(arguments[0]);
+    if (c) c.scrollIntoView({ block: 'center' });
+    if (!c || !c.width || !c.height) return false;
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 3; i < d.length; i += 4) if (d[i] > 0) return true;
+    return false;";
+
+async fn wait_painted(browser: &Browser, css: &str) {
+    let deadline = std::time::Instant::now() + LONG;
+    loop {
+        if browser.execute(PAINTED, vec![Value::from(css)]).await == Value::Bool(true) {
+            return;
+        }
+        if std::time::Instant::now() > deadline {
+            let state = browser
+                .execute(
+                    "const c = document.querySelector(arguments[0]); if (!c) return 'no canvas';
+                     const img = c.parentElement.querySelector('img');
+                     return [c.width, c.height, img && img.naturalWidth, img && img.complete, img && img.src.slice(0, 80)]",
+                    vec![Value::from(css)],
+                )
+                .await;
+            let shot = test_support::browser::failure_dir().join("nothing-drawn.png");
+            browser.screenshot(&shot).await;
+            panic!("nothing drawn on {css}: {state}; {}", shot.display());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn detection_boxes_and_segmentation_masks_are_drawn() {
+    let Some(browser) = Browser::start(1280, 900, "en-US").await else {
+        return;
+    };
+    let app = spawn_app_with(with_sam3).await;
+    register(&browser, &app, "kim@example.com").await;
+
+    // A YOLO dataset: the browser's thumbnails carry their boxes.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let zip = dir.path().join("boxes.zip");
+    std::fs::write(&zip, yolo_zip(8)).expect("zip written");
+    click(&browser, "[data-testid=nav-datasets]").await;
+    let input = browser.wait_for("[data-testid=upload-input]", SHORT).await;
+    browser.type_into(&input, &zip.display().to_string()).await;
+    type_in(&browser, "[data-testid=upload-name]", "boxes").await;
+    click(&browser, "[data-testid=upload-submit]").await;
+    click(&browser, "[data-testid=dataset-status][data-status=ready]").await;
+    click(&browser, "[data-testid=dataset-link]").await;
+    wait_painted(&browser, "[data-testid=item-canvas]").await;
+    browser.screenshot(&screenshot("dataset-boxes")).await;
+
+    // Segmentation with the tiny SAM3: the masks are overlaid.
+    let image = dir.path().join("scene.png");
+    std::fs::write(&image, png(64, 48, [40, 160, 220])).expect("png");
+    click(&browser, "[data-testid=nav-segment]").await;
+    let input = browser.wait_for("[data-testid=segment-input]", SHORT).await;
+    browser
+        .type_into(&input, &image.display().to_string())
+        .await;
+    type_in(&browser, "[data-testid=segment-prompt]", "the blue sky").await;
+    browser
+        .wait_for("[data-testid=segment-submit]:not([disabled])", LONG)
+        .await;
+    click(&browser, "[data-testid=segment-submit]").await;
+    browser
+        .wait_for("[data-testid=segment-status][data-status=done]", LONG)
+        .await;
+    wait_painted(&browser, "[data-testid=mask-overlay]").await;
+    browser.screenshot(&screenshot("segment")).await;
+    assert_same_origin(&browser).await;
+    assert_no_script_errors(&browser).await;
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn the_console_is_light_and_fits_a_phone() {
+    let Some(browser) = Browser::start(390, 844, "ko-KR").await else {
+        return;
+    };
+    let app = spawn_app().await;
+    browser.goto(&app.url("/")).await;
+    browser.wait_for("[data-testid=login-form]", SHORT).await;
+    let width = browser.execute("return window.innerWidth", vec![]).await;
+    assert_eq!(width, 390, "the phone's viewport");
+    // The first page load, compressed, as the browser received it.
+    let bytes = browser
+        .execute(
+            "const n = performance.getEntriesByType('navigation')[0];
+             return performance.getEntriesByType('resource').reduce((s, e) => s + e.transferSize, n.transferSize)",
+            vec![],
+        )
+        .await;
+    let bytes = bytes.as_f64().unwrap_or(f64::MAX);
+    assert!(
+        bytes > 1000.0 && bytes < 250_000.0,
+        "first load transferred {bytes} bytes"
+    );
+    // Korean by default from the browser's language, and rendered with a Korean font.
+    let text = browser.text_of_page().await;
+    assert!(text.contains("로그인"), "{text}");
+    register(&browser, &app, "park@example.com").await;
+    for page in [
+        "chat",
+        "datasets",
+        "workflows",
+        "models",
+        "predict",
+        "segment",
+        "profile",
+    ] {
+        browser.goto(&app.url(&format!("/#/{page}"))).await;
+        browser.wait_for("main h1", SHORT).await;
+        let overflow = browser
+            .execute(
+                "return document.documentElement.scrollWidth - window.innerWidth",
+                vec![],
+            )
+            .await;
+        assert!(
+            overflow.as_f64().unwrap_or(1.0) <= 0.0,
+            "#/{page} scrolls sideways at 390 px by {overflow} px"
+        );
+    }
+    browser.screenshot(&screenshot("profile-phone-ko")).await;
     assert_no_script_errors(&browser).await;
     browser.quit().await;
 }

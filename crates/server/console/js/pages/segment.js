@@ -81,7 +81,10 @@ export function SegmentPage() {
   /** @type {[unknown, any]} */
   const [error, setError] = useState(null);
 
-  useEffect(() => () => { if (upload) URL.revokeObjectURL(upload.preview); }, [upload]);
+  // Keyed on the preview URL, not the upload object: the object is replaced when the upload
+  // finishes, and the same preview must survive that.
+  const previewUrl = upload?.preview;
+  useEffect(() => () => { if (previewUrl) URL.revokeObjectURL(previewUrl); }, [previewUrl]);
 
   /** @param {File} file */
   const pickImage = async (file) => {
