@@ -75,7 +75,7 @@ export function LineChart({ id, title, chart }) {
   }, [chart]);
 
   return html`
-    <figure class="chart" data-testid=${`chart-${id}`}>
+    <figure class="chart" data-testid=${`chart-${id}`} data-points=${chart.data[0].length}>
       <figcaption>${title}</figcaption>
       <div ref=${box} class="chart-box"></div>
     </figure>`;

@@ -220,6 +220,9 @@ let toasts = [];
 const toastListeners = new Set();
 let toastId = 0;
 
+/** Toasts shown at once. */
+const MAX_TOASTS = 3;
+
 /**
  * Shows a short message in the corner for a few seconds.
  * @param {string} text
@@ -227,7 +230,8 @@ let toastId = 0;
  */
 export function notify(text, kind = 'info') {
   const id = ++toastId;
-  toasts = [...toasts, { id, text, kind }];
+  // A few at a time: a burst of events must not cover the page.
+  toasts = [...toasts, { id, text, kind }].slice(-MAX_TOASTS);
   toastListeners.forEach((fn) => fn());
   setTimeout(() => {
     toasts = toasts.filter((x) => x.id !== id);

@@ -125,20 +125,20 @@ async fn a_new_user_uploads_trains_and_predicts_in_the_browser() {
     let Some(browser) = Browser::start(1280, 900, "en-US").await else {
         return;
     };
-    let app = spawn_app().await;
+    // Progress every 50 ms, so the chart is seen growing while the run trains.
+    let app = spawn_app_with(|s| s.training.progress_interval_millis = 50).await;
     browser.goto(&app.url("/")).await;
 
-    // Register (which signs in).
+    // Register (which signs in); Enter submits the form.
     click(&browser, "[data-testid=login-tab-register]").await;
     type_in(&browser, "[data-testid=login-name]", "Ada").await;
     type_in(&browser, "[data-testid=login-email]", "ada@example.com").await;
     type_in(
         &browser,
         "[data-testid=login-password]",
-        "correct horse battery",
+        "correct horse battery\u{E007}",
     )
     .await;
-    click(&browser, "[data-testid=login-submit]").await;
     browser.wait_for("[data-testid=nav-datasets]", SHORT).await;
 
     // Upload an ImageFolder zip and wait for it to be ready.
@@ -169,13 +169,26 @@ async fn a_new_user_uploads_trains_and_predicts_in_the_browser() {
         )
         .await;
     browser.screenshot(&screenshot("dataset")).await;
+    // A click opens the image large; Esc closes it.
+    click(&browser, "[data-testid=browser-item]").await;
+    let dialog = browser
+        .wait_for("[data-testid=item-dialog][open]", SHORT)
+        .await;
+    browser.type_into(&dialog, "\u{E00C}").await;
+    browser
+        .wait_until(
+            "Esc closes the dialog",
+            "return !document.querySelector('[data-testid=item-dialog][open]')",
+            SHORT,
+        )
+        .await;
 
     // Chat to a configuration, then start it.
     click(&browser, "[data-testid=nav-chat]").await;
     type_in(
         &browser,
         "[data-testid=chat-input]",
-        "Train a small_cnn to classify circle and square for 2 epochs",
+        "Train a small_cnn to classify circle and square for 40 epochs",
     )
     .await;
     click(&browser, "[data-testid=chat-send]").await;
@@ -197,6 +210,25 @@ async fn a_new_user_uploads_trains_and_predicts_in_the_browser() {
     click(&browser, "[data-testid=chat-start]").await;
     browser
         .wait_for("[data-testid=workflow-detail-status]", SHORT)
+        .await;
+    // The loss chart gains points from the WebSocket while the run trains.
+    let seen = browser
+        .wait_until(
+            "a chart while training",
+            "const s = document.querySelector('[data-testid=workflow-detail-status]');
+             const c = document.querySelector('[data-testid=chart-loss]');
+             return s && s.dataset.status === 'training' && c && +c.dataset.points > 0 && +c.dataset.points",
+            LONG,
+        )
+        .await;
+    browser
+        .wait_until(
+            "more points from the socket",
+            &format!(
+                "return +document.querySelector('[data-testid=chart-loss]').dataset.points > {seen}"
+            ),
+            LONG,
+        )
         .await;
     browser
         .wait_for(

@@ -94,7 +94,6 @@ export function WorkflowPage({ route }) {
         onEvent: (e) => {
           if (applyEvent(series.current, e)) setVersion((v) => v + 1);
           if (e.type === 'training_progress') setLive(progressOf(e.data));
-          if (e.type === 'checkpoint_saved') notify(t('workflow.checkpoint', { epoch: e.data?.epoch ?? '' }));
           if (e.type === 'training_complete' || e.type === 'training_error') detail.reload();
         },
         onState: (state, info) => setSocketState({ state, delayMs: info?.delayMs }),
