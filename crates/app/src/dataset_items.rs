@@ -9,9 +9,9 @@ use objects::keys;
 
 use crate::App;
 use crate::auth::Principal;
-use crate::datasets::ready_for;
-use crate::error::{AppError, AppResult, FieldError, Validator};
-use serde_json::json;
+use crate::datasets::{page_within, ready_for};
+use crate::error::{AppError, AppResult, FieldError};
+use store::Page;
 
 /// Longest side of a thumbnail.
 pub const THUMBNAIL_SIDE: u32 = 256;
@@ -122,22 +122,7 @@ pub async fn items(
     query: &ItemsQuery,
 ) -> AppResult<DatasetItemsResponse> {
     let split = parse_split(query.split.as_deref())?;
-    let (page, limit) = (
-        query.page.unwrap_or(1),
-        query.limit.unwrap_or(DEFAULT_LIMIT),
-    );
-    Validator::default()
-        .check(page >= 1, || {
-            FieldError::with_value("page", "Must be at least 1", json!(page))
-        })
-        .check((1..=MAX_LIMIT).contains(&limit), || {
-            FieldError::with_value(
-                "limit",
-                format!("Must be between 1 and {MAX_LIMIT}"),
-                json!(limit),
-            )
-        })
-        .finish()?;
+    let Page { page, limit } = page_within(query.page, query.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let (_, manifest) = ready_for(app, &principal.user_id, dataset_id).await?;
     let class =
         match query.class.as_deref() {

@@ -267,15 +267,25 @@ fn mb(bytes: i64) -> f64 {
 
 /// Checks `page`/`limit` query values.
 pub fn page(page: Option<u32>, limit: Option<u32>) -> AppResult<Page> {
-    let (page, limit) = (page.unwrap_or(1), limit.unwrap_or(DEFAULT_LIMIT));
+    page_within(page, limit, DEFAULT_LIMIT, MAX_LIMIT)
+}
+
+/// `page` (default 1) and `limit` (default `default`, at most `max`), checked.
+pub(crate) fn page_within(
+    page: Option<u32>,
+    limit: Option<u32>,
+    default: u32,
+    max: u32,
+) -> AppResult<Page> {
+    let (page, limit) = (page.unwrap_or(1), limit.unwrap_or(default));
     Validator::default()
         .check(page >= 1, || {
             FieldError::with_value("page", "Must be at least 1", json!(page))
         })
-        .check((1..=MAX_LIMIT).contains(&limit), || {
+        .check((1..=max).contains(&limit), || {
             FieldError::with_value(
                 "limit",
-                format!("Must be between 1 and {MAX_LIMIT}"),
+                format!("Must be between 1 and {max}"),
                 json!(limit),
             )
         })

@@ -63,6 +63,7 @@ use utoipa::{Modify, OpenApi};
         api_types::vocab::Optimizer,
         api_types::vocab::LrSchedule,
         api_types::vocab::DatasetFormat,
+        api_types::vocab::SplitName,
         api_types::vocab::UploadFormat,
         api_types::vocab::WorkflowStatus,
         api_types::vocab::WorkflowSort,
