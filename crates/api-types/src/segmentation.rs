@@ -81,6 +81,11 @@ pub struct SegmentRequest {
     /// Project of the caller the result belongs to.
     #[serde(default)]
     pub project_id: Option<String>,
+    /// Optional box around an example of what to segment, `[x, y, width, height]` in the
+    /// image's pixels (an extension of the spec): SAM3 then finds the prompt's objects like it.
+    #[serde(default, rename = "box")]
+    #[schema(value_type = Option<Vec<f64>>, min_items = 4, max_items = 4)]
+    pub bbox: Option<[f64; 4]>,
 }
 
 /// `POST /api/v1/segment` answer (202).

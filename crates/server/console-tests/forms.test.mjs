@@ -26,6 +26,8 @@ test('task-specific fields', () => {
 
 test('segment requests carry a box only when one was dragged', () => {
   assert.deepEqual(segmentRequest('/u', ' cat '), { image_url: '/u', text_prompt: 'cat' });
+  assert.deepEqual(segmentRequest('/u', 'cat', [1, 2, 30, 40]), { image_url: '/u', text_prompt: 'cat', box: [1, 2, 30, 40] });
+  assert.deepEqual(segmentRequest('/u', 'cat', [1, 2, 0, 40]), { image_url: '/u', text_prompt: 'cat' });
 });
 
 test('results export as COCO with the selected instances', () => {

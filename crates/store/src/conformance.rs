@@ -934,6 +934,7 @@ fn seg_task(user_id: &str, id: &str, image_id: Option<&str>, now: DateTime<Utc>)
         image_id: image_id.map(str::to_owned),
         source_image_url: "https://example.com/cat.png".to_owned(),
         text_prompt: "cat".to_owned(),
+        box_prompt: Some("[1.0,2.0,3.0,4.0]".to_owned()),
         status: "pending".to_owned(),
         error_message: None,
         credits: 1,

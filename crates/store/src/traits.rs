@@ -560,6 +560,8 @@ pub struct SegTaskRow {
     pub source_image_url: String,
     /// The text prompt.
     pub text_prompt: String,
+    /// The optional box prompt, `[x, y, width, height]` in image pixels as JSON.
+    pub box_prompt: Option<String>,
     /// `pending`, `processing`, `done` or `error`.
     pub status: String,
     /// Why it failed, for `error`.

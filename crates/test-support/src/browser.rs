@@ -247,6 +247,23 @@ impl Browser {
         .await;
     }
 
+    /// Drags the mouse across `element` from `from` to `to`, offsets in CSS pixels from its
+    /// centre.
+    pub async fn drag(&self, element: &Element, from: (i64, i64), to: (i64, i64)) {
+        let origin = json!({ ELEMENT: element.0 });
+        let actions = json!({ "actions": [{
+            "type": "pointer", "id": "mouse", "parameters": { "pointerType": "mouse" },
+            "actions": [
+                { "type": "pointerMove", "origin": origin, "x": from.0, "y": from.1 },
+                { "type": "pointerDown", "button": 0 },
+                { "type": "pointerMove", "origin": origin, "x": (from.0 + to.0) / 2, "y": (from.1 + to.1) / 2, "duration": 50 },
+                { "type": "pointerMove", "origin": origin, "x": to.0, "y": to.1, "duration": 50 },
+                { "type": "pointerUp", "button": 0 },
+            ],
+        }]});
+        self.post("/actions", actions).await;
+    }
+
     /// Clears an input.
     pub async fn clear(&self, element: &Element) {
         self.post(&format!("/element/{}/clear", element.0), json!({}))

@@ -148,6 +148,24 @@ pub async fn submit(
             "No SAM3 model is configured on this deployment".into(),
         ));
     }
+    let box_prompt = match request.bbox {
+        Some(b)
+            if b.iter().all(|v| v.is_finite())
+                && b[0] >= 0.0
+                && b[1] >= 0.0
+                && b[2] > 0.0
+                && b[3] > 0.0 =>
+        {
+            Some(serde_json::to_string(&b).map_err(AppError::internal)?)
+        }
+        Some(_) => {
+            return Err(AppError::invalid_field(
+                "box",
+                "Must be [x, y, width, height] in pixels: x, y ≥ 0 and width, height > 0",
+            ));
+        }
+        None => None,
+    };
     owned_project(app, principal, request.project_id.as_deref()).await?;
     let source = ImageSource::resolve(app, &principal.user_id, &request.image_url).await?;
     let now = Utc::now();
@@ -162,6 +180,7 @@ pub async fn submit(
         },
         source_image_url: request.image_url.trim().to_owned(),
         text_prompt: prompt.to_owned(),
+        box_prompt,
         status: "pending".to_owned(),
         error_message: None,
         credits: settings.credits_per_prompt.max(0),

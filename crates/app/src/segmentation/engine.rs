@@ -4,8 +4,8 @@
 use crate::settings::Settings;
 use crate::{AppError, AppResult};
 use ml::sam3::{
-    EngineOptions, PostProcessOptions, PromptSpec, RgbImage, Sam3Engine, Sam3Error, SegmentRequest,
-    SegmentResponse, WeightSummary,
+    BoxPrompt, EngineOptions, PostProcessOptions, PromptSpec, RgbImage, Sam3Engine, Sam3Error,
+    SegmentRequest, SegmentResponse, WeightSummary,
 };
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -122,6 +122,7 @@ impl Segmenter {
         &self,
         image: Vec<u8>,
         prompts: Vec<String>,
+        bbox: Option<[f64; 4]>,
         threshold: f32,
         max_pixels: u64,
     ) -> AppResult<Segmented> {
@@ -129,6 +130,7 @@ impl Segmenter {
         tokio::task::spawn_blocking(move || {
             let image = decode(&image, max_pixels)?;
             let (width, height) = (image.width, image.height);
+            let exemplar = bbox.map(|b| box_prompt(b, width, height));
             let started = Instant::now();
             let response = engine
                 .segment(SegmentRequest {
@@ -137,7 +139,7 @@ impl Segmenter {
                         .into_iter()
                         .map(|text| PromptSpec {
                             text,
-                            boxes: Vec::new(),
+                            boxes: exemplar.clone().into_iter().collect(),
                         })
                         .collect(),
                     options: PostProcessOptions {
@@ -173,4 +175,13 @@ fn decode(bytes: &[u8], max_pixels: u64) -> AppResult<RgbImage> {
         ));
     }
     RgbImage::decode(bytes).map_err(|e| AppError::invalid_field("image_url", e.to_string()))
+}
+
+/// `[x, y, width, height]` in pixels as SAM3's box prompt; a box reaching past the image is cut
+/// at its edges.
+fn box_prompt([x, y, w, h]: [f64; 4], width: usize, height: usize) -> BoxPrompt {
+    let (iw, ih) = (width as f64, height as f64);
+    let (x0, y0) = (x.clamp(0.0, iw), y.clamp(0.0, ih));
+    let corners = [x0, y0, (x + w).clamp(x0, iw), (y + h).clamp(y0, ih)];
+    BoxPrompt::from_xyxy_pixels(corners.map(|v| v as f32), width as u32, height as u32, true)
 }

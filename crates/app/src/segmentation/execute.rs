@@ -117,11 +117,16 @@ pub async fn run(
         return Ok(None);
     }
     let image = source.bytes(app).await?;
+    let bbox: Option<[f64; 4]> = match &task.box_prompt {
+        Some(text) => Some(serde_json::from_str(text).map_err(AppError::internal)?),
+        None => None,
+    };
     let segmented = app
         .segmenter
         .segment(
             image,
             prompts.clone(),
+            bbox,
             app.settings.segmentation.score_threshold,
             app.settings.datasets.max_image_pixels,
         )

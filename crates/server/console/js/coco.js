@@ -2,12 +2,16 @@
 /** Segmentation requests and results in COCO form. */
 
 /**
- * The `POST /segment` body (the API takes a text prompt only; no box prompt yet).
+ * The `POST /segment` body; a dragged box goes as `box: [x, y, w, h]` in source pixels.
  * @param {string} imageUrl
  * @param {string} prompt
+ * @param {number[] | null} [box]
  */
-export function segmentRequest(imageUrl, prompt) {
-  return { image_url: imageUrl, text_prompt: prompt.trim() };
+export function segmentRequest(imageUrl, prompt, box) {
+  /** @type {{image_url: string, text_prompt: string, box?: number[]}} */
+  const body = { image_url: imageUrl, text_prompt: prompt.trim() };
+  if (box && box[2] > 0 && box[3] > 0) body.box = box;
+  return body;
 }
 
 /**

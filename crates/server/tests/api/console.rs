@@ -354,6 +354,22 @@ async fn detection_boxes_and_segmentation_masks_are_drawn() {
         .type_into(&input, &image.display().to_string())
         .await;
     type_in(&browser, "[data-testid=segment-prompt]", "the blue sky").await;
+    // A box dragged on the image goes with the prompt.
+    let canvas = browser
+        .wait_for("[data-testid=segment-box-canvas]", SHORT)
+        .await;
+    browser
+        .wait_until(
+            "the preview is shown",
+            "const c = document.querySelector('[data-testid=segment-box-canvas]');
+             return c && c.width > 0",
+            SHORT,
+        )
+        .await;
+    browser.drag(&canvas, (-80, -60), (60, 40)).await;
+    browser
+        .wait_for("[data-testid=segment-clear-box]", SHORT)
+        .await;
     browser
         .wait_for("[data-testid=segment-submit]:not([disabled])", LONG)
         .await;

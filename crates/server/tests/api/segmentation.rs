@@ -546,3 +546,43 @@ async fn upload_counts_against_the_storage_quota() {
         .unwrap();
     edge_data(app.upload_image(token, "cat.png", image).await, 200).await;
 }
+
+async fn post_segment(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
+    app.authed(Method::POST, "/api/v1/segment", token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The instances of a finished task.
+async fn instances_of(app: &TestApp, token: &str, accepted: Value) -> Value {
+    let id = accepted["task_id"].as_str().unwrap();
+    let done = app.wait_for_task(token, id).await;
+    assert_eq!(done["status"], "done", "{done}");
+    let result = edge_data(app.get(&format!("/api/v1/results/{id}"), token).await, 200).await;
+    result["instances"].clone()
+}
+
+#[tokio::test]
+async fn a_box_prompt_guides_the_segmentation_and_is_checked() {
+    let app = spawn_app_with(with_sam3).await;
+    let user = app.new_user().await;
+    let token = &user.access_token;
+    let image = uploaded(&app, &user).await;
+    let url = image["image_url"].as_str().unwrap();
+    let plain = json!({"image_url": url, "text_prompt": "cat"});
+    let plain = edge_data(post_segment(&app, token, plain).await, 202).await;
+    // A box reaching past the 64 × 48 image is cut at its edges.
+    let boxed = json!({"image_url": url, "text_prompt": "cat", "box": [8, 6, 100, 20]});
+    let boxed = edge_data(post_segment(&app, token, boxed).await, 202).await;
+    let plain = instances_of(&app, token, plain).await;
+    let boxed = instances_of(&app, token, boxed).await;
+    assert_ne!(plain, boxed, "the box prompt changed nothing");
+
+    for bad in [json!([0, 0, 0, 5]), json!([-1, 0, 5, 5]), json!([1, 2, 3])] {
+        let body = json!({"image_url": url, "text_prompt": "cat", "box": bad});
+        let response = post_segment(&app, token, body).await;
+        assert_edge_error(response, 400, "INVALID_REQUEST").await;
+    }
+}

@@ -11,7 +11,7 @@ const IMAGE_COLUMNS: &str =
     "id, user_id, project_id, object_key, content_type, size_bytes, width, height, created_at";
 
 const TASK_COLUMNS: &str = "id, user_id, project_id, image_id, source_image_url, text_prompt, \
-     status, error_message, credits, labels, instances, mask_key, inference_time_ms, confidence, \
+     box_prompt, status, error_message, credits, labels, instances, mask_key, inference_time_ms, confidence, \
      model_version, created_at, updated_at";
 
 /// Statuses a task can still leave.
@@ -39,6 +39,7 @@ fn task_from_row(row: &AnyRow) -> StoreResult<SegTaskRow> {
         image_id: row.try_get("image_id")?,
         source_image_url: row.try_get("source_image_url")?,
         text_prompt: row.try_get("text_prompt")?,
+        box_prompt: row.try_get("box_prompt")?,
         status: row.try_get("status")?,
         error_message: row.try_get("error_message")?,
         credits: row.try_get("credits")?,
@@ -126,8 +127,8 @@ impl SegmentationStore for SqlStore {
         }
         sqlx::query(
             "INSERT INTO seg_tasks (id, user_id, project_id, image_id, source_image_url, \
-             text_prompt, status, credits, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+             text_prompt, box_prompt, status, credits, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
         )
         .bind(&task.id)
         .bind(&task.user_id)
@@ -135,6 +136,7 @@ impl SegmentationStore for SqlStore {
         .bind(&task.image_id)
         .bind(&task.source_image_url)
         .bind(&task.text_prompt)
+        .bind(&task.box_prompt)
         .bind(&task.status)
         .bind(task.credits)
         .bind(to_millis(task.created_at))

@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * Segmentation playground: upload an image, type a prompt, follow the
+ * Segmentation playground: upload an image, type a prompt (optionally drag a box), follow the
  * task from pending to done, see the instance masks, toggle and download them; history and
  * credits.
  */
@@ -8,7 +8,7 @@
 import { html, useEffect, useMemo, useRef, useState } from '../ui.js';
 import { t } from '../i18n.js';
 import { api } from '../app.js';
-import { colorFor, drawMasks, formatScore } from '../draw.js';
+import { boxFromCorners, colorFor, drawDragBox, drawMasks, formatScore } from '../draw.js';
 import { cocoFromResult, segmentRequest } from '../coco.js';
 import { saveJson } from '../files.js';
 import { formatDate, formatNumber } from '../format.js';
@@ -17,8 +17,8 @@ import { AnnotatedImage, DropZone, Empty, ErrorBox, Field, Loading, Pager, Progr
 const HISTORY_LIMIT = 10;
 const POLL_MS = 1000;
 
-/** @param {{result: any, preview: string | null}} props */
-function ResultView({ result, preview }) {
+/** @param {{result: any, preview: string | null, box: number[] | null}} props */
+function ResultView({ result, preview, box }) {
   const [hidden, setHidden] = useState(/** @type {number[]} */ ([]));
   useEffect(() => setHidden([]), [result.id]);
   const instances = useMemo(
@@ -35,6 +35,7 @@ function ResultView({ result, preview }) {
         canvasTestid="mask-overlay"
         draw=${(/** @type {CanvasRenderingContext2D} */ ctx, /** @type {any} */ fit) => {
           drawMasks(ctx, visible, fit);
+          if (box) drawDragBox(ctx, box, fit);
         }} />
       <div>
         <p class="latency">${t('segment.found', { n: instances.length })}
@@ -69,6 +70,10 @@ export function SegmentPage() {
   /** @type {[number | null, any]} */
   const [uploadProgress, setUploadProgress] = useState(null);
   const [prompt, setPrompt] = useState('');
+  /** @type {[number[] | null, any]} */
+  const [box, setBox] = useState(null);
+  /** @type {{current: number[] | null}} */
+  const dragStart = useRef(null);
   /** @type {[{task_id: string, status: string, error_message?: string | null} | null, any]} */
   const [task, setTask] = useState(null);
   /** @type {[any, any]} */
@@ -86,6 +91,7 @@ export function SegmentPage() {
     setError(null);
     setResult(null);
     setTask(null);
+    setBox(null);
     const preview = URL.createObjectURL(file);
     setUpload({ file, preview, imageUrl: null });
     const form = new FormData();
@@ -128,7 +134,7 @@ export function SegmentPage() {
     setError(null);
     setResult(null);
     try {
-      const accepted = await api.post('/segment', segmentRequest(upload.imageUrl, prompt));
+      const accepted = await api.post('/segment', segmentRequest(upload.imageUrl, prompt, box));
       setTask(accepted);
       profile.reload();
     } catch (err) {
@@ -141,11 +147,24 @@ export function SegmentPage() {
   const openHistory = async (summary) => {
     setError(null);
     setUpload(null);
+    setBox(null);
     setTask(null);
     try {
       setResult(await api.get(`/results/${encodeURIComponent(summary.id)}`));
     } catch (err) {
       setError(err);
+    }
+  };
+
+  /** @param {'down' | 'move' | 'up'} kind @param {number[]} p */
+  const onPointer = (kind, p) => {
+    if (kind === 'down') {
+      dragStart.current = p;
+      setBox(null);
+    } else if (dragStart.current) {
+      const b = boxFromCorners(dragStart.current, p);
+      setBox(b[2] > 2 && b[3] > 2 ? b : null);
+      if (kind === 'up') dragStart.current = null;
     }
   };
 
@@ -167,6 +186,8 @@ export function SegmentPage() {
                 <input type="text" maxlength="200" value=${prompt} placeholder=${t('segment.prompt_placeholder')}
                   onInput=${(/** @type {any} */ e) => setPrompt(e.currentTarget.value)} data-testid="segment-prompt" />
               <//>
+              <p class="muted small">${box ? t('segment.box', { box: box.join(', ') }) : t('segment.box_hint')}
+                ${box ? html` <button type="button" class="link-button" onClick=${() => setBox(null)} data-testid="segment-clear-box">${t('segment.clear_box')}</button>` : null}</p>
               <div class="actions">
                 <button type="submit" class="button primary" disabled=${!upload?.imageUrl || !prompt.trim() || Boolean(pending)} data-testid="segment-submit">
                   ${pending ? t('common.working') : t('segment.run')}</button>
@@ -178,12 +199,12 @@ export function SegmentPage() {
           </div>
           <div>
             ${upload && !result ? html`
-              <${AnnotatedImage} src=${upload.preview} alt=${upload.file.name} className="preview" canvasTestid="segment-preview-canvas"
-                draw=${() => {}} />`
+              <${AnnotatedImage} src=${upload.preview} alt=${upload.file.name} className="preview" canvasTestid="segment-box-canvas"
+                onPointer=${onPointer} draw=${(/** @type {CanvasRenderingContext2D} */ ctx, /** @type {any} */ fit) => { if (box) drawDragBox(ctx, box, fit); }} />`
               : !result ? html`<${Empty} title=${t('segment.empty')} />` : null}
           </div>
         </div>
-        ${result ? html`<${ResultView} result=${result} preview=${upload?.preview ?? null} />` : null}
+        ${result ? html`<${ResultView} result=${result} preview=${upload?.preview ?? null} box=${box} />` : null}
       </section>
       <section class="card">
         <h2>${t('segment.history')}</h2>
