@@ -139,7 +139,7 @@ impl Segmenter {
                         .into_iter()
                         .map(|text| PromptSpec {
                             text,
-                            boxes: exemplar.clone().into_iter().collect(),
+                            boxes: exemplar.into_iter().collect(),
                         })
                         .collect(),
                     options: PostProcessOptions {
