@@ -270,6 +270,16 @@ async fn a_new_user_uploads_trains_and_predicts_in_the_browser() {
     browser.wait_for("[data-testid=model-card]", SHORT).await;
     browser.screenshot(&screenshot("models-ko")).await;
 
+    let overflow = browser
+        .execute(
+            "return document.documentElement.scrollWidth - window.innerWidth",
+            vec![],
+        )
+        .await;
+    assert!(
+        overflow.as_f64().unwrap_or(1.0) <= 0.0,
+        "scrolls sideways at 1280 px"
+    );
     assert_same_origin(&browser).await;
     assert_no_script_errors(&browser).await;
     browser.quit().await;
@@ -344,6 +354,17 @@ async fn detection_boxes_and_segmentation_masks_are_drawn() {
     click(&browser, "[data-testid=dataset-link]").await;
     wait_painted(&browser, "[data-testid=item-canvas]").await;
     browser.screenshot(&screenshot("dataset-boxes")).await;
+    // Deleting asks first, then the dataset is gone from the list.
+    browser.execute("window.scrollTo(0, 0)", vec![]).await;
+    click(&browser, "[data-testid=dataset-delete]").await;
+    click(&browser, "[data-testid=confirm-ok]").await;
+    browser
+        .wait_until(
+            "the dataset is deleted",
+            "return location.hash === '#/datasets' && !document.querySelector('[data-testid=dataset-row]')",
+            SHORT,
+        )
+        .await;
 
     // Segmentation with the tiny SAM3: the masks are overlaid.
     let image = dir.path().join("scene.png");
@@ -403,6 +424,7 @@ async fn the_console_is_light_and_fits_a_phone() {
         )
         .await;
     let bytes = bytes.as_f64().unwrap_or(f64::MAX);
+    eprintln!("first load: {bytes} bytes transferred");
     assert!(
         bytes > 1000.0 && bytes < 250_000.0,
         "first load transferred {bytes} bytes"
