@@ -109,6 +109,20 @@ async fn assert_no_script_errors(browser: &Browser) {
     assert!(errors.is_empty(), "browser console errors: {errors:?}");
 }
 
+/// The page is no wider than the window.
+async fn assert_no_sideways_scroll(browser: &Browser, what: &str) {
+    let overflow = browser
+        .execute(
+            "return document.documentElement.scrollWidth - window.innerWidth",
+            vec![],
+        )
+        .await;
+    assert!(
+        overflow.as_f64().unwrap_or(1.0) <= 0.0,
+        "{what} scrolls sideways by {overflow} px"
+    );
+}
+
 async fn click(browser: &Browser, css: &str) {
     let element = browser.wait_for(css, SHORT).await;
     browser.click(&element).await;
@@ -270,16 +284,7 @@ async fn a_new_user_uploads_trains_and_predicts_in_the_browser() {
     browser.wait_for("[data-testid=model-card]", SHORT).await;
     browser.screenshot(&screenshot("models-ko")).await;
 
-    let overflow = browser
-        .execute(
-            "return document.documentElement.scrollWidth - window.innerWidth",
-            vec![],
-        )
-        .await;
-    assert!(
-        overflow.as_f64().unwrap_or(1.0) <= 0.0,
-        "scrolls sideways at 1280 px"
-    );
+    assert_no_sideways_scroll(&browser, "the model list at 1280 px").await;
     assert_same_origin(&browser).await;
     assert_no_script_errors(&browser).await;
     browser.quit().await;
@@ -444,16 +449,7 @@ async fn the_console_is_light_and_fits_a_phone() {
     ] {
         browser.goto(&app.url(&format!("/#/{page}"))).await;
         browser.wait_for("main h1", SHORT).await;
-        let overflow = browser
-            .execute(
-                "return document.documentElement.scrollWidth - window.innerWidth",
-                vec![],
-            )
-            .await;
-        assert!(
-            overflow.as_f64().unwrap_or(1.0) <= 0.0,
-            "#/{page} scrolls sideways at 390 px by {overflow} px"
-        );
+        assert_no_sideways_scroll(&browser, &format!("#/{page} at 390 px")).await;
     }
     browser.screenshot(&screenshot("profile-phone-ko")).await;
     assert_no_script_errors(&browser).await;
